@@ -1,0 +1,3 @@
+from hwnas.cli.main import entry
+
+entry()

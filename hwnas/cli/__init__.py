@@ -1,0 +1,1 @@
+"""Command-line interface: parses options, calls the library, renders results (rich or JSON)."""

@@ -1,0 +1,67 @@
+"""The architecture value type.
+
+An :class:`Arch` is the space's name plus one choice token per searchable layer.  Its string form is the
+tokens joined by commas (``k3_e6,skip,k5_e3,...``); YAML/JSON hold ``{space: ..., arch: "<string>"}``.
+Checking the tokens against the space is the space's job (:meth:`SearchSpace.check`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from hwnas.errors import ArchError
+
+
+@dataclass(frozen=True)
+class Arch:
+    space: str
+    choices: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "choices", tuple(self.choices))
+
+    def __str__(self) -> str:
+        return ",".join(self.choices)
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def replace(self, index: int, choice: str) -> "Arch":
+        c = list(self.choices)
+        c[index] = choice
+        return Arch(self.space, tuple(c))
+
+    @staticmethod
+    def parse(space: str, text: str) -> "Arch":
+        tokens = tuple(t.strip() for t in text.strip().split(","))
+        if not text.strip() or any(not t for t in tokens):
+            raise ArchError(f"arch string {text!r} has an empty choice; write tokens separated by commas, e.g. k3_e6,skip")
+        return Arch(space, tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "arch": str(self)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Arch":
+        try:
+            return Arch.parse(str(d["space"]), str(d["arch"]))
+        except (KeyError, TypeError):
+            raise ArchError("an arch record needs the keys 'space' and 'arch'") from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @staticmethod
+    def from_yaml(text: str) -> "Arch":
+        return Arch.from_dict(yaml.safe_load(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @staticmethod
+    def from_json(text: str) -> "Arch":
+        return Arch.from_dict(json.loads(text))

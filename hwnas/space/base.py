@@ -1,0 +1,180 @@
+"""Search-space base class and registry.
+
+A space describes a network as fixed *stem* units, one searchable *layer* per arch token, and fixed
+*head* units.  ``units(arch)`` walks the arch and returns the op signatures without building anything
+(the LUT predictor sums over these); ``build(arch)`` makes the real ``nn.Module`` from the very same
+signatures, so what is profiled is what runs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hwnas.errors import ArchError, HwnasError
+from hwnas.registry import Registry
+from hwnas.space.arch import Arch
+from hwnas.space.ops import OpSig, Shape, build_op
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One searchable position: its name, allowed choices, input shape, output channels and stride."""
+
+    name: str
+    choices: tuple[str, ...]
+    in_shape: Shape
+    cout: int
+    stride: int
+
+
+class Network(nn.Module):
+    """A chain of units; ``units`` holds the signatures it was built from."""
+
+    def __init__(self, sigs: list[OpSig]) -> None:
+        super().__init__()
+        self.sigs = list(sigs)
+        self.units = nn.ModuleList(build_op(s) for s in sigs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for u in self.units:
+            x = u(x)
+        return x
+
+
+class SearchSpace:
+    """Base class.  Subclasses set ``name``/``description``/``named_archs`` and implement
+    ``_layout`` (fills ``self.stem``, ``self.layers``, ``self.head``) and ``choice_op``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: published / reference archs: name -> (choices, space options)
+    named_archs: ClassVar[dict[str, tuple[tuple[str, ...], dict[str, Any]]]] = {}
+
+    def __init__(self, input_size: int = 224, num_classes: int = 1000, in_channels: int = 3, **options: Any) -> None:
+        if input_size < 1:
+            raise HwnasError(f"input size must be a positive number of pixels, got {input_size}")
+        if num_classes < 1:
+            raise HwnasError(f"number of classes must be positive, got {num_classes}")
+        self.input_size = int(input_size)
+        self.num_classes = int(num_classes)
+        self.in_channels = int(in_channels)
+        self.options = dict(options)
+        self.stem: list[OpSig] = []
+        self.layers: list[LayerSpec] = []
+        self.head: list[OpSig] = []
+        self._layout()
+
+    # --- to implement -----------------------------------------------------------------------------
+    def _layout(self) -> None:
+        raise NotImplementedError
+
+    def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
+        """The unit for ``choice`` at ``layer``; ``None`` means identity (no unit)."""
+        raise NotImplementedError
+
+    @classmethod
+    def options_for(cls, choices: tuple[str, ...]) -> dict[str, Any]:
+        """Space options implied by an arch (e.g. ResNet depth from its length); default none."""
+        return {}
+
+    # --- derived ----------------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> Shape:
+        return (self.in_channels, self.input_size, self.input_size)
+
+    def size(self) -> int:
+        return math.prod(len(layer.choices) for layer in self.layers)
+
+    def all_choices(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for layer in self.layers:
+            for c in layer.choices:
+                seen.setdefault(c, None)
+        return list(seen)
+
+    def check(self, arch: Arch) -> Arch:
+        """Raise :class:`ArchError` naming the problem and the valid choices; return ``arch`` if valid."""
+        if arch.space != self.name:
+            raise ArchError(f"arch belongs to space '{arch.space}', not '{self.name}'")
+        if len(arch.choices) != len(self.layers):
+            raise ArchError(f"space '{self.name}' needs {len(self.layers)} choices (one per layer), got {len(arch.choices)}")
+        for i, (c, layer) in enumerate(zip(arch.choices, self.layers)):
+            if c not in layer.choices:
+                where = "unknown choice" if c not in self.all_choices() else "choice not allowed at this layer"
+                raise ArchError(f"layer {i} ({layer.name}): {where} '{c}'; valid here: {', '.join(layer.choices)}")
+        return arch
+
+    def parse(self, text: str) -> Arch:
+        """An arch from its string or from a named arch of this space."""
+        if text in self.named_archs:
+            choices, opts = self.named_archs[text]
+            if any(self.options.get(k) != v for k, v in opts.items()):
+                raise ArchError(f"named arch '{text}' needs space options {opts}")
+            return self.check(Arch(self.name, choices))
+        return self.check(Arch.parse(self.name, text))
+
+    def units(self, arch: Arch) -> list[OpSig]:
+        self.check(arch)
+        ops = list(self.stem)
+        for layer, c in zip(self.layers, arch.choices):
+            sig = self.choice_op(layer, c)
+            if sig is not None:
+                ops.append(sig)
+        return ops + list(self.head)
+
+    def build(self, arch: Arch) -> Network:
+        return Network(self.units(arch))
+
+    def random_arch(self, rng: random.Random) -> Arch:
+        return Arch(self.name, tuple(rng.choice(layer.choices) for layer in self.layers))
+
+    def distinct_ops(self) -> list[OpSig]:
+        """Every distinct unit any arch of the space can contain (what ``hwnas profile`` measures)."""
+        seen: dict[OpSig, None] = {s: None for s in self.stem}
+        for layer in self.layers:
+            for c in layer.choices:
+                sig = self.choice_op(layer, c)
+                if sig is not None:
+                    seen.setdefault(sig, None)
+        for s in self.head:
+            seen.setdefault(s, None)
+        return list(seen)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "layers": len(self.layers),
+                "size": self.size(), "choices": self.all_choices(), "named_archs": sorted(self.named_archs)}
+
+
+SPACES: Registry[type[SearchSpace]] = Registry("space")
+
+
+def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
+    SPACES.register(cls.name)(cls)
+    return cls
+
+
+def list_spaces() -> list[str]:
+    return SPACES.names()
+
+
+def get_space(name: str, arch_text: str | None = None, **kwargs: Any) -> SearchSpace:
+    """Instantiate space ``name``; options a named arch or an arch's length imply are filled in."""
+    cls = SPACES.get(name)
+    if arch_text is not None:
+        if arch_text in cls.named_archs:
+            kwargs = {**cls.named_archs[arch_text][1], **kwargs}
+        else:
+            kwargs = {**cls.options_for(Arch.parse(name, arch_text).choices), **kwargs}
+    return cls(**kwargs)
+
+
+def resolve_arch(space: str, text: str, **kwargs: Any) -> tuple[SearchSpace, Arch]:
+    """Space instance and checked arch from a space name and an arch string or named arch."""
+    sp = get_space(space, text, **kwargs)
+    return sp, sp.parse(text)

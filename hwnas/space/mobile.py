@@ -1,0 +1,195 @@
+"""MobileNet-family spaces built from inverted-residual blocks: ``proxyless``, ``mobilenetv2``, ``fbnet``, ``fpnas``.
+
+Choice tokens: ``k{kernel}_e{expansion}`` (``_g2``: grouped 1x1 convs, FBNet), ``skip``;
+FPNAS adds the block topology in front: ``mb_`` (plain), ``add_`` (residual), ``split_`` (split/concat).
+"""
+
+from __future__ import annotations
+
+import re
+
+from hwnas.errors import ArchError
+from hwnas.space.base import LayerSpec, SearchSpace, register_space
+from hwnas.space.ops import OpSig, out_hw
+
+_MB = re.compile(r"^k(\d+)_e(\d+)(?:_g(\d+))?$")
+
+
+def parse_mb(token: str) -> tuple[int, int, int]:
+    """``k5_e6`` -> (5, 6, 1); ``k3_e1_g2`` -> (3, 1, 2)."""
+    m = _MB.match(token)
+    if not m:
+        raise ArchError(f"'{token}' is not an inverted-residual choice like k3_e6")
+    return int(m[1]), int(m[2]), int(m[3] or 1)
+
+
+def _stages(space: SearchSpace, cin: int, hw: int, plan: list[tuple[int, int, int]], choices_for) -> tuple[int, int]:
+    """Append one LayerSpec per block of ``plan`` (width, blocks, first stride); return final (c, hw)."""
+    for si, (width, n, stride) in enumerate(plan):
+        for bi in range(n):
+            s = stride if bi == 0 else 1
+            space.layers.append(LayerSpec(f"s{si + 1}b{bi + 1}", tuple(choices_for(cin, width, s)),
+                                          (cin, hw, hw), width, s))
+            cin, hw = width, out_hw(hw, s)
+    return cin, hw
+
+
+MB6 = ("k3_e3", "k3_e6", "k5_e3", "k5_e6", "k7_e3", "k7_e6")
+
+
+@register_space
+class ProxylessSpace(SearchSpace):
+    """ProxylessNAS mobile space: 3x3 s2 conv to 32, MBConv e1 k3 to 16, 21 searchable MBConv blocks
+    (e {3,6} x k {3,5,7}, or skip where not first of stage), 1x1 conv to 1280, pool, classifier.
+
+    Layout equals the published Pixel-1 LUT's keys (``Conv``, ``expanded_conv``, ``Conv_1``, ``Logits``).
+    Named archs put the published nets' block choices into this space's widths (the published nets
+    widen some stages, e.g. 32 channels instead of 24 in ProxylessNAS-Mobile's stage 2).
+    """
+
+    name = "proxyless"
+    description = "ProxylessNAS mobile space (MBConv e3/e6 x k3/5/7, skip)"
+    plan = [(24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1)]
+    named_archs = {
+        # block choices from ProxylessNAS's released models (mit-han-lab/proxylessnas; also pytorchcv)
+        "proxyless_mobile": (("k5_e3", "k3_e3", "skip", "skip", "k7_e3", "k3_e3", "k5_e3", "k5_e3",
+                              "k7_e6", "k5_e3", "k5_e3", "k5_e3", "k5_e6", "k5_e3", "k5_e3", "k5_e3",
+                              "k7_e6", "k7_e6", "k7_e3", "k7_e3", "k7_e6"), {}),
+        "proxyless_gpu": (("k5_e3", "skip", "skip", "skip", "k7_e3", "skip", "skip", "k3_e3",
+                           "k7_e6", "skip", "skip", "k5_e3", "k5_e6", "skip", "k3_e3", "k5_e3",
+                           "k7_e6", "k7_e6", "k7_e6", "k5_e6", "k7_e6"), {}),
+        "proxyless_cpu": (("k3_e6", "k3_e3", "k3_e3", "k3_e3", "k3_e6", "k3_e3", "k3_e3", "k5_e3",
+                           "k3_e6", "skip", "skip", "k3_e3", "k5_e6", "k3_e3", "k3_e3", "k3_e3",
+                           "k5_e6", "k5_e3", "k5_e3", "k3_e3", "k5_e6"), {}),
+    }
+
+    def _layout(self) -> None:
+        hw = self.input_size
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=32, k=3, s=2, act="relu6")]
+        hw = out_hw(hw, 2)
+        self.stem.append(OpSig.make("mbconv", (32, hw, hw), cin=32, cout=16, k=3, e=1, s=1, res=0, act="relu6"))
+        c, hw = _stages(self, 16, hw, self.plan, lambda cin, cout, s: MB6 + (("skip",) if cin == cout and s == 1 else ()))
+        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
+                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
+
+    def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
+        if choice == "skip":
+            return None
+        k, e, _ = parse_mb(choice)
+        cin = layer.in_shape[0]
+        return OpSig.make("mbconv", layer.in_shape, cin=cin, cout=layer.cout, k=k, e=e, s=layer.stride,
+                          res=int(layer.stride == 1 and cin == layer.cout), act="relu6")
+
+
+@register_space
+class MobileNetV2Space(SearchSpace):
+    """Standard MobileNetV2 1.0 (torchvision layout) as a one-arch reference space: each of its 17 blocks
+    has exactly one choice (its kernel and expansion)."""
+
+    name = "mobilenetv2"
+    description = "MobileNetV2 1.0 reference (one arch)"
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    named_archs = {"mobilenetv2": (("k3_e1",) + ("k3_e6",) * 16, {})}
+
+    def _layout(self) -> None:
+        hw = out_hw(self.input_size, 2)
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=32, k=3, s=2, act="relu6")]
+        cin = 32
+        for t, c, n, s in self.settings:
+            c, hw = _stages(self, cin, hw, [(c, n, s)], lambda *_ , t=t: (f"k3_e{t}",))
+            cin = c
+        for i, layer in enumerate(self.layers):  # name blocks b1..b17 rather than per-stage
+            self.layers[i] = LayerSpec(f"b{i + 1}", layer.choices, layer.in_shape, layer.cout, layer.stride)
+        self.head = [OpSig.make("conv", (cin, hw, hw), cin=cin, cout=1280, k=1, s=1, act="relu6"),
+                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes, dropout=0.2)]
+
+    choice_op = ProxylessSpace.choice_op
+
+
+FBNET_CHOICES = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
+
+
+@register_space
+class FBNetSpace(SearchSpace):
+    """FBNet's 22 searchable TBS layers, 9 candidates each (k3/k5 x e1/e1-g2/e3/e6, skip).
+
+    Macro-architecture from FBNet Table 1: 3x3 s2 conv to 16, stages 16/24/32/64/112/184/352 with
+    1/4/4/4/4/4/1 layers, 1x1 conv to 1984, pool, FC.  ``skip`` where the shape changes is a 1x1
+    conv + BN projection.  FBNet-A/B/C block choices from the authors' released model definitions
+    (FBNet-A's published head has 1504 channels; this space keeps 1984).
+    """
+
+    name = "fbnet"
+    description = "FBNet TBS space (k3/k5 x e1/e1-g2/e3/e6, skip)"
+    plan = [(16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1)]
+    named_archs = {
+        "fbnet_a": (("skip", "k3_e3", "k3_e1", "skip", "skip", "k5_e6", "k3_e3", "k5_e1", "k3_e3",
+                     "k5_e6", "k5_e3", "k5_e1_g2", "k5_e6", "k3_e6", "k5_e1_g2", "k5_e1", "k3_e1_g2",
+                     "k5_e6", "k5_e6", "k5_e3", "k5_e6", "k5_e6"), {}),
+        "fbnet_b": (("k3_e1", "k3_e6", "k5_e1", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k3_e6", "k5_e6",
+                     "k5_e6", "k5_e1", "skip", "k5_e3", "k5_e6", "k3_e1", "k5_e1", "k5_e3",
+                     "k5_e6", "k5_e1", "k5_e6", "k5_e6", "k3_e6"), {}),
+        "fbnet_c": (("k3_e1", "k3_e6", "skip", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k5_e6", "k3_e6",
+                     "k5_e6", "k5_e3", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e3",
+                     "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k3_e6"), {}),
+    }
+
+    def _layout(self) -> None:
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=16, k=3, s=2, act="relu")]
+        c, hw = _stages(self, 16, out_hw(self.input_size, 2), self.plan, lambda *_: FBNET_CHOICES)
+        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1984, k=1, s=1, act="relu"),
+                     OpSig.make("classifier", (1984, hw, hw), cin=1984, classes=self.num_classes)]
+
+    def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
+        cin = layer.in_shape[0]
+        if choice == "skip":
+            if cin == layer.cout and layer.stride == 1:
+                return None
+            return OpSig.make("fbnet_skip_proj", layer.in_shape, cin=cin, cout=layer.cout, s=layer.stride)
+        k, e, g = parse_mb(choice)
+        return OpSig.make("fbnet_ir", layer.in_shape, cin=cin, cout=layer.cout, k=k, e=e, s=layer.stride, g=g)
+
+
+FP_EDGES = tuple(f"k{k}_e{e}" for k in (3, 5) for e in (1, 3, 6))
+
+
+@register_space
+class FPNASSpace(SearchSpace):
+    """FPNAS block space: 16 stacked blocks, each a small DAG of at most 3 vertices and one MBConv edge.
+
+    Vertex ops: identity, split (input), add / concat (output); edge ops: MBConv k {3,5} x e {1,3,6}
+    or identity.  The legal DAGs give four topologies per block: ``mb_`` (identity -> MBConv ->
+    identity), ``add_`` (MBConv edge + identity edge into an add vertex: residual), ``split_`` (split
+    vertex -> MBConv edge on one half + identity edge on the other -> concat vertex; FPNAS only allows
+    concat after a split) and ``skip`` (identity edge only).  ``add_``/``split_``/``skip`` need the
+    block's input and output shapes equal.  Macro layout: 3x3 s2 conv to 32, blocks of widths
+    16/24x2/32x3/64x4/96x3/160x2/320, 1x1 conv to 1280, pool, classifier.
+    """
+
+    name = "fpnas"
+    description = "FPNAS DAG blocks (mb/add/split x k3/k5 x e1/e3/e6, skip)"
+    plan = [(16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 2, 2), (320, 1, 1)]
+
+    def _layout(self) -> None:
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=32, k=3, s=2, act="relu6")]
+
+        def choices(cin: int, cout: int, s: int) -> tuple[str, ...]:
+            plain = tuple(f"mb_{x}" for x in FP_EDGES)
+            if cin != cout or s != 1:
+                return plain
+            return plain + tuple(f"add_{x}" for x in FP_EDGES) + tuple(f"split_{x}" for x in FP_EDGES) + ("skip",)
+
+        c, hw = _stages(self, 32, out_hw(self.input_size, 2), self.plan, choices)
+        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
+                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
+
+    def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
+        if choice == "skip":
+            return None
+        topo, _, edge = choice.partition("_")
+        k, e, _ = parse_mb(edge)
+        cin = layer.in_shape[0]
+        if topo == "split":
+            return OpSig.make("split_mbconv", layer.in_shape, c=cin, k=k, e=e)
+        return OpSig.make("mbconv", layer.in_shape, cin=cin, cout=layer.cout, k=k, e=e, s=layer.stride,
+                          res=int(topo == "add"), act="relu6")
