@@ -1,0 +1,188 @@
+"""Whole-network measurement, calibration and validation of LUT predictions.
+
+Ops timed in isolation run cache-hot and sum low (≈ -14% on these machines), so the LUT carries a
+linear calibration fitted on a few measured whole networks (``calibrate``); ``validate`` then measures
+*other* random archs in interleaved rounds, reports the measurement's own repeatability (noise floor:
+how well two halves of the rounds agree) next to the prediction error, and can plot them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.lut.predictor import LatencyPredictor
+from hwnas.lut.table import LUT, now_iso
+from hwnas.profilers.base import Profiler, TimingStats
+from hwnas.space.arch import Arch
+from hwnas.space.base import SearchSpace
+
+Progress = Callable[[str, int, int], None]
+
+
+def measure_archs(space: SearchSpace, profiler: Profiler, archs: Sequence[Arch], rounds: int = 3, runs: int = 10,
+                  progress: Progress | None = None) -> list[TimingStats]:
+    """Build, compile and time whole networks in interleaved rounds."""
+    runnables = []
+    for i, a in enumerate(archs):
+        runnables.append(profiler.compile(space.build(a), space.input_shape))
+        if progress:
+            progress("compile", i + 1, len(archs))
+    cb = (lambda r: progress("measure", r + 1, rounds)) if progress else None
+    return profiler.measure_many(runnables, rounds=rounds, runs=runs, on_round=cb)
+
+
+def sample_archs(space: SearchSpace, n: int, seed: int, exclude: Sequence[str] = ()) -> list[Arch]:
+    rng = random.Random(seed)
+    seen = set(exclude)
+    out: list[Arch] = []
+    for _ in range(n * 100):
+        if len(out) == n:
+            break
+        a = space.random_arch(rng)
+        if str(a) not in seen:
+            seen.add(str(a))
+            out.append(a)
+    return out
+
+
+def fit_calibration(raw: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
+    """Least-squares ``measured = scale * raw + offset`` (scale only with fewer than 3 points)."""
+    r, m = np.asarray(raw, float), np.asarray(measured, float)
+    if len(r) >= 3 and np.ptp(r) > 0:
+        scale, offset = np.polyfit(r, m, 1)
+        return float(scale), float(offset)
+    return float(np.mean(m / r)), 0.0
+
+
+def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8, seed: int = 1234, rounds: int = 3,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured random networks."""
+    if samples < 1:
+        raise HwnasError("--samples must be at least 1")
+    pred = LatencyPredictor(lut, space, calibrated=False)
+    archs = sample_archs(space, samples, seed)
+    stats = measure_archs(space, profiler, archs, rounds=rounds, progress=progress)
+    raw = [pred.raw(a) for a in archs]
+    meas = [s.median for s in stats]
+    scale, offset = fit_calibration(raw, meas)
+    cal = {"scale": round(scale, 6), "offset_ms": round(offset, 6), "fitted_on": len(archs), "seed": seed,
+           "method": "least squares: measured = scale * raw_sum + offset", "fitted": now_iso(),
+           "archs": [str(a) for a in archs], "raw_ms": [round(x, 5) for x in raw], "measured_ms": [round(x, 5) for x in meas]}
+    lut.meta["calibration"] = cal
+    return cal
+
+
+@dataclass
+class ValidationReport:
+    space: str
+    backend: str
+    samples: int
+    rounds: int
+    kendall_tau: float
+    pearson_r: float
+    rmse_ms: float
+    mean_error_pct: float
+    mean_abs_error_pct: float
+    within_5_pct: float
+    within_10_pct: float
+    noise_within_5_pct: float  # % of networks whose two half-measurements agree within ±5%
+    noise_median_pct: float    # median |half A - half B| / mean, in %
+    calibrated: bool
+    archs: list[str] = field(default_factory=list)
+    predicted_ms: list[float] = field(default_factory=list)
+    measured_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        d = self.to_dict()
+        for k in ("archs", "predicted_ms", "measured_ms"):
+            d.pop(k)
+        return d
+
+
+def compare(pred: Sequence[float], stats: Sequence[TimingStats]) -> dict[str, float]:
+    from scipy import stats as st
+
+    p = np.asarray(pred, float)
+    m = np.asarray([s.median for s in stats], float)
+    rel = (p - m) / m
+    halves = []
+    for s in stats:
+        rm = s.round_medians or [s.median]
+        a, b = np.median(rm[0::2]), np.median(rm[1::2]) if len(rm) > 1 else np.median(rm)
+        halves.append(abs(a - b) / ((a + b) / 2))
+    h = np.asarray(halves)
+    tau = st.kendalltau(p, m).statistic if len(p) > 1 else float("nan")
+    r = st.pearsonr(p, m).statistic if len(p) > 1 else float("nan")
+    return {"kendall_tau": float(tau), "pearson_r": float(r), "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
+            "mean_error_pct": float(100 * rel.mean()), "mean_abs_error_pct": float(100 * np.abs(rel).mean()),
+            "within_5_pct": float(100 * np.mean(np.abs(rel) <= 0.05)),
+            "within_10_pct": float(100 * np.mean(np.abs(rel) <= 0.10)),
+            "noise_within_5_pct": float(100 * np.mean(h <= 0.05)), "noise_median_pct": float(100 * np.median(h))}
+
+
+def validate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 50, seed: int = 4321, rounds: int = 4,
+             progress: Progress | None = None) -> ValidationReport:
+    """Measure ``samples`` random archs (none used for calibration) and compare with the predictions."""
+    if samples < 2:
+        raise HwnasError("--samples must be at least 2 to compare rankings")
+    pred = LatencyPredictor(lut, space)
+    archs = sample_archs(space, samples, seed, exclude=lut.calibration.get("archs", []))
+    stats = measure_archs(space, profiler, archs, rounds=rounds, progress=progress)
+    p = pred.predict_many(archs)
+    return ValidationReport(space.name, profiler.name, len(archs), rounds, calibrated=lut.calibration.get("fitted_on", 0) > 0,
+                            archs=[str(a) for a in archs], predicted_ms=[float(x) for x in p],
+                            measured_ms=[s.median for s in stats], **compare(p, stats))
+
+
+def plot_validation(rep: ValidationReport, path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m, p = np.asarray(rep.measured_ms), np.asarray(rep.predicted_ms)
+    lo, hi = 0.9 * min(m.min(), p.min()), 1.1 * max(m.max(), p.max())
+    xs = np.linspace(lo, hi, 50)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.fill_between(xs, 0.9 * xs, 1.1 * xs, color="tab:green", alpha=0.15, label="±10%")
+    ax.plot(xs, xs, "k--", lw=1, label="y = x")
+    ax.scatter(m, p, s=14, color="tab:blue")
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{rep.space} on {rep.backend}: τ={rep.kendall_tau:.3f}, "
+                 f"±5% {rep.within_5_pct:.0f}%, ±10% {rep.within_10_pct:.0f}%", fontsize=9)
+    ax.legend(loc="upper left")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def profiler_for(lut: LUT, **overrides: Any) -> Profiler:
+    """A profiler configured as the one that measured ``lut`` (backend, device, threads, batch, provider)."""
+    from hwnas.profilers.base import PROFILERS, get_profiler
+
+    backend = lut.meta.get("backend")
+    if backend not in PROFILERS:
+        raise HwnasError(f"this LUT's backend {backend!r} ({lut.meta.get('fingerprint', {}).get('device', '?')}) "
+                         "cannot be measured on this machine; only its predictions can be used")
+    fp = lut.meta.get("fingerprint") or {}
+    kw: dict[str, Any] = {"threads": int(fp.get("threads", 1)), "batch": int(fp.get("batch", 1))}
+    if backend == "ort" and fp.get("provider"):
+        from hwnas.profilers.backends import ORT_PROVIDERS
+
+        kw["provider"] = {v: k for k, v in ORT_PROVIDERS.items()}.get(fp["provider"], "cpu")
+    if backend == "tensorrt":
+        kw["fp16"] = fp.get("precision") == "fp16"
+    kw.update(overrides)
+    return get_profiler(backend, device=str(lut.meta.get("device", "cpu")), **kw)

@@ -1,0 +1,87 @@
+"""Latency prediction from a LUT: a calibrated sum over the arch's units, without building the network.
+
+``raw(arch) = overhead + sum(median_i - overhead)`` (one runtime call for the whole network instead of
+one per op), then ``predict = scale * raw + offset`` with the calibration stored in the LUT.  Per layer,
+the choices' latencies are precomputed into arrays, so many archs are predicted with one gather + sum.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from hwnas.errors import LUTError
+from hwnas.lut.table import LUT
+from hwnas.space.arch import Arch
+from hwnas.space.base import SearchSpace
+
+
+class LatencyPredictor:
+    def __init__(self, lut: LUT, space: SearchSpace, calibrated: bool = True) -> None:
+        if lut.meta.get("space") not in (None, space.name):
+            raise LUTError(f"LUT is for space '{lut.meta.get('space')}', not '{space.name}'")
+        lut_in = lut.meta.get("input_size")
+        if lut_in is not None and int(lut_in) != space.input_size:
+            raise LUTError(f"LUT was measured at input {lut_in}px but the space is at {space.input_size}px; "
+                           f"use --input {lut_in} or profile a LUT at {space.input_size}")
+        self.lut, self.space = lut, space
+        ovh = lut.overhead_ms
+        self._missing: dict[tuple[int, int], str] = {}
+        fixed = [*space.stem, *space.head]
+        self.fixed_ms = sum(lut.median(s) - ovh for s in fixed) + ovh
+        self.choice_index = [{c: j for j, c in enumerate(layer.choices)} for layer in space.layers]
+        width = max(len(layer.choices) for layer in space.layers)
+        self.table = np.zeros((len(space.layers), width))
+        for i, layer in enumerate(space.layers):
+            for j, c in enumerate(layer.choices):
+                sig = space.choice_op(layer, c)
+                if sig is None:
+                    continue
+                if sig in lut:
+                    self.table[i, j] = lut.median(sig) - ovh
+                else:
+                    self.table[i, j] = np.nan
+                    self._missing[(i, j)] = sig.key
+        cal = lut.calibration if calibrated else {"scale": 1.0, "offset_ms": 0.0}
+        self.scale = float(cal.get("scale", 1.0))
+        self.offset = float(cal.get("offset_ms", 0.0))
+        self._rows = np.arange(len(space.layers))
+
+    @property
+    def complete(self) -> bool:
+        return not self._missing
+
+    def missing_ops(self) -> list[str]:
+        return sorted(set(self._missing.values()))
+
+    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Archs as an (N, layers) matrix of choice indices."""
+        try:
+            return np.array([[idx[c] for idx, c in zip(self.choice_index, a.choices)] for a in archs], dtype=np.int64)
+        except KeyError as e:
+            raise LUTError(f"choice {e} is not in space '{self.space.name}'") from None
+
+    def raw_indices(self, idx: np.ndarray) -> np.ndarray:
+        vals = self.table[self._rows, idx]  # (N, layers)
+        sums = vals.sum(axis=1)
+        bad = np.isnan(sums)
+        if bad.any():
+            row = int(np.argmax(bad))
+            col = int(np.argmax(np.isnan(vals[row])))
+            op = self._missing[(col, int(idx[row, col]))]
+            raise LUTError(f"op {op} (layer {col}) is not in the LUT; measure it with "
+                           f"`hwnas profile --space {self.space.name} --resume --out <this lut>`")
+        return self.fixed_ms + sums
+
+    def predict_indices(self, idx: np.ndarray) -> np.ndarray:
+        return self.scale * self.raw_indices(idx) + self.offset
+
+    def raw(self, arch: Arch) -> float:
+        return float(self.raw_indices(self.encode([self.space.check(arch)]))[0])
+
+    def predict(self, arch: Arch) -> float:
+        return float(self.predict_indices(self.encode([self.space.check(arch)]))[0])
+
+    def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        return self.predict_indices(self.encode(archs))

@@ -1,0 +1,168 @@
+"""The latency lookup table: a versioned, human-readable YAML file.
+
+Header: schema version, space, input size, classes, backend, device, the device fingerprint (CPU / GPU,
+runtime and library versions, threads, dtype, batch), the backend's per-call overhead and the
+calibration.  Entries are keyed by the canonical op signature (:attr:`OpSig.key`, never truncated)
+and hold latency stats (ms) plus the op's MACs / params / BitOps.  Writes are atomic (temp + rename).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from hwnas.errors import LUTError
+from hwnas.space.ops import OpSig
+
+SCHEMA = "hwnas-lut/1"
+#: fingerprint fields whose difference means the LUT was measured on other hardware or software
+FINGERPRINT_KEYS = ("backend", "device", "cpu", "gpu", "threads", "batch", "dtype", "onnxruntime", "tensorrt",
+                    "executorch", "ai_edge_litert", "provider", "precision", "torch")
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class LUTFingerprintWarning(UserWarning):
+    """The LUT was measured on another device / runtime than the one in use."""
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class LUTEntry:
+    op: OpSig
+    latency: dict[str, float]  # median, p10, p90, cv, n (ms)
+    macs: int = 0
+    params: int = 0
+    bitops: int = 0
+
+    @property
+    def median(self) -> float:
+        return float(self.latency["median"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op.to_dict(), "latency_ms": dict(self.latency), "macs": self.macs, "params": self.params,
+                "bitops": self.bitops}
+
+
+@dataclass
+class LUT:
+    meta: dict[str, Any]
+    entries: dict[str, LUTEntry] = field(default_factory=dict)
+
+    # -- access ------------------------------------------------------------------------------------
+    def __contains__(self, sig: OpSig) -> bool:
+        return sig.key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, entry: LUTEntry) -> None:
+        self.entries[entry.op.key] = entry
+
+    def median(self, sig: OpSig) -> float:
+        try:
+            return self.entries[sig.key].median
+        except KeyError:
+            raise LUTError(f"op {sig.key} is not in the LUT; measure it with `hwnas profile --space "
+                           f"{self.meta.get('space', '<space>')} --resume --out <this lut>`") from None
+
+    @property
+    def overhead_ms(self) -> float:
+        return float(self.meta.get("overhead_ms") or 0.0)
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        return self.meta.get("calibration") or {"scale": 1.0, "offset_ms": 0.0, "fitted_on": 0}
+
+    def describe(self) -> dict[str, Any]:
+        lat = sorted(e.median for e in self.entries.values())
+        types: dict[str, int] = {}
+        for e in self.entries.values():
+            types[e.op.type] = types.get(e.op.type, 0) + 1
+        return {**{k: v for k, v in self.meta.items() if k != "calibration"}, "calibration": self.calibration,
+                "entries": len(self.entries), "op_types": types,
+                "latency_ms": {"min": lat[0], "median": lat[len(lat) // 2], "max": lat[-1]} if lat else {}}
+
+    # -- io ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.meta, "schema": SCHEMA, "entries": {k: e.to_dict() for k, e in sorted(self.entries.items())}}
+
+    def save(self, path: str) -> None:
+        """Atomic write: a crash or Ctrl-C mid-write leaves the previous file intact."""
+        self.meta["updated"] = now_iso()
+        d = os.path.dirname(os.path.abspath(path))
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".lut-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                yaml.dump(self.to_dict(), f, Dumper=_Dumper, sort_keys=False, width=200)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @staticmethod
+    def load(path: str) -> "LUT":
+        if not os.path.exists(path):
+            raise LUTError(f"LUT file {path} not found; create one with `hwnas profile --out {path}`")
+        try:
+            with open(path) as f:
+                raw = yaml.load(f, Loader=_Loader)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise LUTError(f"LUT {path} is not valid YAML{where} (corrupt or truncated?); re-create it with `hwnas profile`") from None
+        except UnicodeDecodeError:
+            raise LUTError(f"LUT {path} is not a text file; re-create it with `hwnas profile`") from None
+        if not isinstance(raw, dict) or "schema" not in raw:
+            raise LUTError(f"{path} is not an hwnas LUT (no 'schema' key); import published tables with `hwnas lut import`")
+        if raw["schema"] != SCHEMA:
+            raise LUTError(f"LUT {path} has schema {raw['schema']!r}, this hwnas reads {SCHEMA!r}; re-profile it")
+        entries_raw = raw.pop("entries", None) or {}
+        if not isinstance(entries_raw, dict):
+            raise LUTError(f"LUT {path}: 'entries' must be a mapping of op key -> entry")
+        lut = LUT(meta=raw)
+        for key, e in entries_raw.items():
+            try:
+                entry = LUTEntry(OpSig.from_dict(e["op"]), dict(e["latency_ms"]), int(e.get("macs", 0)),
+                                 int(e.get("params", 0)), int(e.get("bitops", 0)))
+                float(entry.latency["median"])
+            except (KeyError, TypeError, ValueError):
+                raise LUTError(f"LUT {path}: entry {key!r} is malformed (needs op and latency_ms.median)") from None
+            if entry.op.key != key:
+                raise LUTError(f"LUT {path}: entry {key!r} does not match its op ({entry.op.key}); the file was edited or corrupted")
+            lut.entries[key] = entry
+        return lut
+
+    def fingerprint_mismatch(self, current: dict[str, Any]) -> list[str]:
+        mine = self.meta.get("fingerprint") or {}
+        return [f"{k}: LUT {mine.get(k)!r} vs here {current.get(k)!r}" for k in FINGERPRINT_KEYS
+                if k in mine and k in current and mine.get(k) != current.get(k)]
+
+    def warn_if_foreign(self, current: dict[str, Any]) -> list[str]:
+        diffs = self.fingerprint_mismatch(current)
+        if diffs:
+            warnings.warn(LUTFingerprintWarning("LUT measured on another device/runtime (" + "; ".join(diffs) + ")"),
+                          stacklevel=2)
+        return diffs
+
+
+def new_lut(space: str, input_size: int, num_classes: int, backend: str, device: str, fingerprint: dict[str, Any],
+            overhead_ms: float, **extra: Any) -> LUT:
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))  # plain types only (e.g. TorchVersion -> str)
+    meta = {"schema": SCHEMA, "space": space, "input_size": input_size, "num_classes": num_classes, "backend": backend,
+            "device": device, "fingerprint": fingerprint, "overhead_ms": round(overhead_ms, 6),
+            "calibration": {"scale": 1.0, "offset_ms": 0.0, "fitted_on": 0}, "created": now_iso(), **extra}
+    return LUT(meta)

@@ -1,0 +1,252 @@
+"""The runtimes: ``torch`` (CPU/CUDA), ``ort`` (ONNX Runtime CPU/CUDA/TensorRT EPs), ``tensorrt``
+(native engines), ``executorch`` (XNNPACK .pte on this host) and ``litert`` (TFLite + XNNPACK on this
+host).  Each compiles a module into a zero-argument runnable; timing lives in :mod:`.base`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.errors import BackendUnavailableError
+from hwnas.profilers.artifacts import MOBILE_HINT, ExecuTorchModel, TFLiteModel, to_executorch, to_onnx, to_tflite
+from hwnas.profilers.base import Profiler, Runnable, check_cuda, register_profiler, require
+
+
+class _TempDirMixin:
+    """Artefacts are written to a private temp dir removed on close."""
+
+    _tmp: str | None = None
+
+    def tmp(self, name: str) -> str:
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="hwnas-")
+        return os.path.join(self._tmp, name)
+
+    def close(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+@register_profiler
+class TorchProfiler(Profiler):
+    """Eager PyTorch; on CUDA each timed run is bracketed by CUDA events after a synchronize."""
+
+    name = "torch"
+    devices = ("cpu", "cuda")
+
+    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        check_cuda(device)
+        if not device.startswith("cuda"):
+            torch.set_num_threads(threads)
+        self._n = 0
+
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        m = module.eval().to(self.device)
+        x = self.input_tensor(input_shape).to(self.device)
+
+        @torch.no_grad()
+        def run() -> Any:
+            return m(x)
+
+        return run
+
+    def _run_block(self, fn: Runnable, n: int) -> list[float]:
+        if not self.device.startswith("cuda"):
+            return super()._run_block(fn, n)
+        pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        torch.cuda.synchronize(self.device)
+        for a, b in pairs:
+            a.record()
+            fn()
+            b.record()
+        torch.cuda.synchronize(self.device)
+        return [a.elapsed_time(b) for a, b in pairs]
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        if self.device.startswith("cuda"):
+            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda,
+                      cudnn=torch.backends.cudnn.version())
+        return fp
+
+
+ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+
+@register_profiler
+class ORTProfiler(_TempDirMixin, Profiler):
+    """ONNX Runtime.  ``provider``: cpu (default on CPU), cuda (default on GPU) or tensorrt."""
+
+    name = "ort"
+    devices = ("cpu", "cuda")
+
+    def __init__(self, device: str = "cpu", threads: int = 1, provider: str | None = None, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        check_cuda(device)
+        self.ort = require("onnxruntime", "pip install onnxruntime (or onnxruntime-gpu for CUDA)")
+        self.provider = provider or ("cuda" if device.startswith("cuda") else "cpu")
+        if self.provider not in ORT_PROVIDERS:
+            raise BackendUnavailableError(f"unknown ORT provider '{self.provider}'; choose cpu, cuda or tensorrt")
+        ep = ORT_PROVIDERS[self.provider]
+        if ep not in self.ort.get_available_providers():
+            raise BackendUnavailableError(
+                f"ONNX Runtime here has no {ep} (available: {', '.join(self.ort.get_available_providers())}); "
+                "install onnxruntime-gpu on a CUDA machine or use --provider cpu")
+        self._count = 0
+
+    def session(self, path: str) -> Any:
+        so = self.ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        ep = ORT_PROVIDERS[self.provider]
+        opts: dict[str, Any] = {}
+        if self.provider != "cpu":
+            opts["device_id"] = int(self.device.split(":")[1]) if ":" in self.device else 0
+        providers = [(ep, opts)] + ([] if ep == "CPUExecutionProvider" else ["CPUExecutionProvider"])
+        return self.ort.InferenceSession(path, so, providers=providers)
+
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        self._count += 1
+        x = self.input_tensor(input_shape)
+        path = to_onnx(module, x, self.tmp(f"m{self._count}.onnx"))
+        sess = self.session(path)
+        feed = {sess.get_inputs()[0].name: x.numpy()}
+        if self.provider == "cpu":
+            return lambda: sess.run(None, feed)
+        # GPU providers: bind input/output once so timing excludes host<->device copies of the feed
+        io = sess.io_binding()
+        io.bind_cpu_input(sess.get_inputs()[0].name, feed[sess.get_inputs()[0].name])
+        io.bind_output(sess.get_outputs()[0].name, "cuda")
+
+        def run() -> None:
+            sess.run_with_iobinding(io)
+            io.synchronize_outputs()
+
+        return run
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(onnxruntime=self.ort.__version__, provider=ORT_PROVIDERS[self.provider])
+        if self.device.startswith("cuda"):
+            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
+        return fp
+
+
+@register_profiler
+class TensorRTProfiler(_TempDirMixin, Profiler):
+    """Native TensorRT: ONNX -> serialized engine (fp32, or fp16 with ``fp16=True``) -> execution context."""
+
+    name = "tensorrt"
+    devices = ("cuda",)
+
+    def __init__(self, device: str = "cuda", threads: int = 1, fp16: bool = False, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        check_cuda(device)
+        self.trt = require("tensorrt", "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine")
+        self.fp16 = fp16
+        self._count = 0
+
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        from hwnas.profilers.trt import TRTEngine, build_engine
+
+        self._count += 1
+        x = self.input_tensor(input_shape)
+        path = to_onnx(module, x, self.tmp(f"m{self._count}.onnx"))
+        engine = TRTEngine(build_engine(path, fp16=self.fp16), self.device)
+        xd = x.to(self.device)
+        engine.bind(xd)
+        return engine.execute
+
+    def _run_block(self, fn: Runnable, n: int) -> list[float]:
+        return TorchProfiler._run_block(self, fn, n)  # CUDA events
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(tensorrt=self.trt.__version__, precision="fp16" if self.fp16 else "fp32",
+                  gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
+        return fp
+
+
+@register_profiler
+class ExecuTorchProfiler(_TempDirMixin, Profiler):
+    """ExecuTorch: XNNPACK-delegated ``.pte`` run by ``executorch.runtime`` on this host (threads: XNNPACK's
+    own pool, which ExecuTorch's Python runtime does not expose; recorded as such)."""
+
+    name = "executorch"
+    devices = ("cpu", "android")
+
+    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        self.et = require("executorch", MOBILE_HINT)
+        if device == "android":
+            from hwnas.profilers.android import require_phone
+            require_phone()
+        self._count = 0
+
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        self._count += 1
+        x = self.input_tensor(input_shape)
+        path = to_executorch(module, x, self.tmp(f"m{self._count}.pte"))
+        model = ExecuTorchModel(path)
+        return lambda: model.method.execute([x])
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(executorch=getattr(self.et, "__version__", _dist_version("executorch")), delegate="XNNPACK",
+                  threads_note="XNNPACK threadpool default")
+        return fp
+
+
+@register_profiler
+class LiteRTProfiler(_TempDirMixin, Profiler):
+    """LiteRT (TFLite): litert-torch converts, the ai-edge-litert Interpreter runs with its default XNNPACK
+    delegate and ``threads`` threads, on this host."""
+
+    name = "litert"
+    devices = ("cpu", "android")
+
+    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        from hwnas.profilers.artifacts import quiet_fds
+
+        with quiet_fds():
+            require("litert_torch", MOBILE_HINT)
+            require("ai_edge_litert.interpreter", MOBILE_HINT)
+        if device == "android":
+            from hwnas.profilers.android import require_phone
+            require_phone()
+        self._count = 0
+
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        self._count += 1
+        x = self.input_tensor(input_shape)
+        path = to_tflite(module, x, self.tmp(f"m{self._count}.tflite"))
+        model = TFLiteModel(path, self.threads)
+        model.set_input(np.ascontiguousarray(x.numpy()))
+        return model.invoke
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(ai_edge_litert=_dist_version("ai-edge-litert"), litert_torch=_dist_version("litert-torch"),
+                  delegate="XNNPACK")
+        return fp
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"

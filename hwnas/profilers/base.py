@@ -1,0 +1,234 @@
+"""Profiler interface and the timing method shared by every runtime.
+
+A profiler (one per runtime, Polygraphy-style "runner") turns a module into a *runnable*: a
+zero-argument callable doing one inference on a fixed input (``compile``).  Timing is common code:
+
+* fixed thread count (default 1 on CPU; recorded in the fingerprint),
+* warm-up, then blocks of runs until the median is stable (or a cap): ``measure``,
+* many candidates timed in **interleaved rounds** (round-robin, median of round medians), because on a
+  noisy machine a single block of runs mostly measures the noise of that moment: ``measure_many``
+  (see ``shared/notes/latency-measurement.md``).
+
+Results are :class:`TimingStats` (median, p10, p90, coefficient of variation, n), in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.errors import BackendUnavailableError
+from hwnas.registry import Registry
+
+Runnable = Callable[[], Any]
+
+
+@dataclass
+class TimingStats:
+    median: float  # ms; for interleaved measurements, the median of round medians
+    p10: float
+    p90: float
+    cv: float  # std / mean of all samples
+    n: int
+    round_medians: list[float] | None = None  # per interleaved round (not stored in LUTs)
+
+    def to_dict(self) -> dict[str, float]:
+        d = asdict(self)
+        d.pop("round_medians")
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in d.items()}
+
+    @staticmethod
+    def from_samples(samples_ms: Sequence[float], round_medians: Sequence[float] | None = None) -> "TimingStats":
+        a = np.asarray(samples_ms, dtype=float)
+        med = float(np.median(round_medians)) if round_medians else float(np.median(a))
+        mean = float(a.mean())
+        return TimingStats(med, float(np.percentile(a, 10)), float(np.percentile(a, 90)),
+                           float(a.std() / mean) if mean > 0 else 0.0, int(a.size),
+                           list(round_medians) if round_medians else None)
+
+
+@dataclass
+class TimingConfig:
+    warmup: int = 10
+    block: int = 10          # runs per block (and per round when interleaving)
+    min_runs: int = 30
+    max_runs: int = 300
+    rel_tol: float = 0.01    # stop when the median moves less than this between blocks
+    max_seconds: float = 5.0  # per candidate, whichever cap comes first
+    rounds: int = 3          # interleaved rounds in measure_many
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class Profiler:
+    """Base runner.  Subclasses set ``name``, implement ``compile`` and extend ``fingerprint``.
+
+    Use as a context manager so sessions / engines are released; optional runtimes are imported in
+    ``__init__`` (lazily) and a missing one raises :class:`BackendUnavailableError` saying how to get it.
+    """
+
+    name = "base"
+    devices: tuple[str, ...] = ("cpu",)
+
+    def __init__(self, device: str = "cpu", threads: int = 1, batch: int = 1, config: TimingConfig | None = None,
+                 **options: Any) -> None:
+        base = device.split(":")[0]
+        if base not in self.devices:
+            raise BackendUnavailableError(
+                f"backend '{self.name}' cannot run on device '{device}'; it supports: {', '.join(self.devices)}")
+        if threads < 1:
+            raise BackendUnavailableError(f"--threads must be >= 1, got {threads}")
+        self.device = device
+        self.threads = threads
+        self.batch = batch
+        self.config = config or TimingConfig()
+        self.options = options
+        self._overhead: float | None = None
+
+    # -- runtime specific --------------------------------------------------------------------------
+    def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
+        raise NotImplementedError
+
+    def identity(self, input_shape: tuple[int, ...]) -> Runnable:
+        """The cheapest runnable on this runtime (per-call overhead)."""
+        return self.compile(_Identity(), input_shape)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "cpu": cpu_model(), "cores": os.cpu_count(),
+                "threads": self.threads, "batch": self.batch, "dtype": "float32",
+                "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
+
+    def now(self) -> float:
+        """Timestamp in seconds; GPU backends synchronise inside their runnable."""
+        return time.perf_counter()
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Profiler":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- timing (common) ---------------------------------------------------------------------------
+    def _run_block(self, fn: Runnable, n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            t0 = self.now()
+            fn()
+            out.append((self.now() - t0) * 1e3)
+        return out
+
+    def time_runnable(self, fn: Runnable) -> TimingStats:
+        c = self.config
+        self._run_block(fn, c.warmup)
+        samples: list[float] = []
+        prev = None
+        start = time.perf_counter()
+        while len(samples) < c.max_runs:
+            samples += self._run_block(fn, c.block)
+            med = statistics.median(samples)
+            if len(samples) >= c.min_runs and prev is not None and abs(med - prev) <= c.rel_tol * prev:
+                break
+            if time.perf_counter() - start > c.max_seconds and len(samples) >= c.block:
+                break
+            prev = med
+        return TimingStats.from_samples(samples)
+
+    def measure(self, module: nn.Module, input_shape: tuple[int, ...]) -> TimingStats:
+        """Time one module (C, H, W input; batch from the profiler) until its median is stable."""
+        return self.time_runnable(self.compile(module, input_shape))
+
+    def measure_many(self, runnables: Sequence[Runnable], rounds: int | None = None,
+                     runs: int | None = None, on_round: Callable[[int], None] | None = None) -> list[TimingStats]:
+        """Interleaved rounds over ``runnables``: each round runs every candidate ``runs`` times
+        (after a warm-up at first touch); the result is the median of per-round medians."""
+        rounds = rounds or self.config.rounds
+        runs = runs or self.config.block
+        samples: list[list[float]] = [[] for _ in runnables]
+        medians: list[list[float]] = [[] for _ in runnables]
+        for fn in runnables:
+            self._run_block(fn, self.config.warmup)
+        for r in range(rounds):
+            for i, fn in enumerate(runnables):
+                self._run_block(fn, 2)  # re-warm caches after the other candidates ran
+                s = self._run_block(fn, runs)
+                samples[i] += s
+                medians[i].append(statistics.median(s))
+            if on_round:
+                on_round(r)
+        return [TimingStats.from_samples(s, m) for s, m in zip(samples, medians)]
+
+    def overhead_ms(self, input_shape: tuple[int, ...]) -> float:
+        """Median time of an identity graph: the runtime's per-call overhead, stored in the LUT."""
+        if self._overhead is None:
+            self._overhead = self.time_runnable(self.identity(input_shape)).median
+        return self._overhead
+
+    def input_tensor(self, input_shape: tuple[int, ...]) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        return torch.randn((self.batch, *input_shape), generator=g)
+
+
+class _Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0  # a real node, so exporters keep a graph
+
+
+PROFILERS: Registry[type[Profiler]] = Registry("profiler backend")
+
+
+def register_profiler(cls: type[Profiler]) -> type[Profiler]:
+    PROFILERS.register(cls.name)(cls)
+    return cls
+
+
+def list_profilers() -> list[str]:
+    return PROFILERS.names()
+
+
+def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:
+    return PROFILERS.get(name)(device=device, **kwargs)
+
+
+def require(module: str, hint: str) -> Any:
+    """Import an optional runtime or raise a one-line error saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as e:  # ImportError, or a broken install raising at import
+        raise BackendUnavailableError(f"{module} is not usable here ({type(e).__name__}); {hint}") from None
+
+
+def check_cuda(device: str) -> None:
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"device '{device}' requested but this machine has no CUDA GPU (torch {torch.__version__}); use --device cpu")
+        idx = int(device.split(":")[1]) if ":" in device else 0
+        if idx >= torch.cuda.device_count():
+            raise BackendUnavailableError(f"device '{device}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+
+
+def iter_chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
