@@ -127,6 +127,8 @@ class InvertedResidual(nn.Module):
         layers.append(ConvBNAct(mid, cout, 1, groups=groups, act=None))
         self.body = nn.Sequential(*layers)
         self.res = bool(res)
+        if self.res:  # residual branch starts at zero (identity block): stable deep / single-path training
+            nn.init.zeros_(layers[-1][1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
@@ -240,6 +242,7 @@ class BasicBlock(nn.Module):
         self.conv2 = ConvBNAct(mid, cout, 3, 1, act=None, **q)
         self.down = ConvBNAct(cin, cout, 1, s, act=None, **q) if (s != 1 or cin != cout) else None
         self.relu = nn.ReLU()
+        nn.init.zeros_(self.conv2[1].weight)  # zero-init residual branch (Goyal et al.)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idt = x if self.down is None else self.down(x)

@@ -1,0 +1,158 @@
+"""Single-path one-shot supernet (SPOS) for any space.
+
+Each searchable layer holds every candidate's weights; ``forward(x, arch)`` runs only the arch's path.
+Candidates that differ only in channel width (``mid``: SPOS channel search, ResNet width) or bit width
+(``wb``/``ab``) share one *parent* module built at the largest width: a narrower candidate runs the
+parent's weights sliced to its shape (leading channels), through a weightless copy of its own module
+(``torch.func.functional_call``), so gradients and BN statistics land in the parent's slices.
+``extract`` copies those same slices into a standalone network, so the two compute the same function.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from hwnas.errors import HwnasError
+from hwnas.space.arch import Arch
+from hwnas.space.base import Network, SearchSpace
+from hwnas.space.ops import OpSig, build_op
+
+#: params along which candidates share (slice) weights.  'separate' is SPOS: only channel width
+#: (``mid``) and bit widths share; 'entangled' (OFA / BigNAS style) also shares across kernel size
+#: (``k``: centre crop of the largest kernel) and expansion (``e``: leading channels of the widest).
+SHARING = {"separate": ("mid", "wb", "ab"), "entangled": ("mid", "wb", "ab", "k", "e")}
+
+
+def _meta_module(sig: OpSig) -> nn.Module:
+    with torch.device("meta"):
+        return build_op(sig)
+
+
+def _group_key(sig: OpSig, shared: tuple[str, ...]) -> tuple[OpSig, tuple[str, ...]]:
+    """Candidates share a parent when they differ only in ``shared`` params *and* have the same module
+    structure (e.g. an e=1 inverted residual has no expansion conv, so it cannot slice an e=6 one)."""
+    names = tuple(n for n, _ in [*_meta_module(sig).named_parameters(), *_meta_module(sig).named_buffers()])
+    return OpSig(sig.type, tuple((k, v) for k, v in sig.params if k not in shared), sig.in_shape), names
+
+
+def _parent_sig(sigs: list[OpSig]) -> OpSig:
+    kw = sigs[0].kwargs
+    for key in ("mid", "k", "e"):
+        if key in kw:
+            kw[key] = max(s.kwargs[key] for s in sigs)
+    kw.update({k: 32 for k in ("wb", "ab") if k in kw})
+    return OpSig.make(sigs[0].type, sigs[0].in_shape, **kw)
+
+
+def _cut(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Leading indices of channel dims; centred window of spatial (kernel) dims 2 and 3."""
+    idx = []
+    for dim, (have, want) in enumerate(zip(t.shape, shape)):
+        start = (have - want) // 2 if dim >= 2 and t.dim() == 4 else 0
+        idx.append(slice(start, start + want))
+    return t[tuple(idx)]
+
+
+def sliced_state(parent: nn.Module, child_shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+    """The parent's tensors cut to the child's shapes, as views (gradients flow into the parent)."""
+    src = dict(parent.named_parameters())
+    src.update(dict(parent.named_buffers()))
+    return {name: (src[name] if src[name].shape == shape else _cut(src[name], shape)) for name, shape in child_shapes.items()}
+
+
+class ChoiceLayer(nn.Module):
+    def __init__(self, space: SearchSpace, index: int, sharing: str = "separate") -> None:
+        super().__init__()
+        shared = SHARING[sharing]
+        layer = space.layers[index]
+        self.route: dict[str, tuple[int, OpSig] | None] = {}
+        groups: dict[tuple[OpSig, tuple[str, ...]], list[OpSig]] = {}
+        for c in layer.choices:
+            sig = space.choice_op(layer, c)
+            if sig is not None:
+                groups.setdefault(_group_key(sig, shared), []).append(sig)
+        self.parent_sigs = [_parent_sig(v) for v in groups.values()]
+        self.parents = nn.ModuleList(build_op(s) for s in self.parent_sigs)
+        gindex = {g: i for i, g in enumerate(groups)}
+        for c in layer.choices:
+            sig = space.choice_op(layer, c)
+            self.route[c] = None if sig is None else (gindex[_group_key(sig, shared)], sig)
+        self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size]]] = {}
+
+    def view(self, sig: OpSig) -> tuple[nn.Module, dict[str, torch.Size]]:
+        """A weightless (meta-device) module of ``sig`` and its tensor shapes."""
+        if sig not in self._views:
+            m = _meta_module(sig)
+            shapes = {n: t.shape for n, t in [*m.named_parameters(), *m.named_buffers()]}
+            self._views[sig] = (m, shapes)
+        return self._views[sig]
+
+    def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
+        r = self.route[choice]
+        if r is None:
+            return x
+        gi, sig = r
+        parent = self.parents[gi]
+        if sig == self.parent_sigs[gi]:
+            return parent(x)
+        m, shapes = self.view(sig)
+        m.train(self.training)
+        return functional_call(m, sliced_state(parent, shapes), (x,))
+
+    def state_for(self, choice: str) -> dict[str, torch.Tensor] | None:
+        r = self.route[choice]
+        if r is None:
+            return None
+        gi, sig = r
+        parent = self.parents[gi]
+        if sig == self.parent_sigs[gi]:
+            return {k: v.detach().clone() for k, v in parent.state_dict().items()}
+        _, shapes = self.view(sig)
+        return {k: v.detach().clone() for k, v in sliced_state(parent, shapes).items()}
+
+
+class Supernet(nn.Module):
+    def __init__(self, space: SearchSpace, sharing: str = "separate") -> None:
+        super().__init__()
+        if sharing not in SHARING:
+            raise HwnasError(f"unknown weight sharing '{sharing}'; choose one of: {', '.join(SHARING)}")
+        self.space = space
+        self.sharing = sharing
+        self.stem = nn.ModuleList(build_op(s) for s in space.stem)
+        self.choices = nn.ModuleList(ChoiceLayer(space, i, sharing) for i in range(len(space.layers)))
+        self.head = nn.ModuleList(build_op(s) for s in space.head)
+
+    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+        for m in self.stem:
+            x = m(x)
+        for layer, c in zip(self.choices, arch.choices):
+            x = layer(x, c)
+        for m in self.head:
+            x = m(x)
+        return x
+
+    def config(self) -> dict[str, Any]:
+        sp = self.space
+        return {"space": sp.name, "input_size": sp.input_size, "num_classes": sp.num_classes, "options": dict(sp.options),
+                "sharing": self.sharing}
+
+
+def extract(supernet: Supernet, arch: Arch) -> Network:
+    """A standalone network for ``arch`` carrying the supernet's (inherited) weights."""
+    sp = supernet.space
+    net = sp.build(sp.check(arch))
+    states: list[dict[str, torch.Tensor]] = [copy.deepcopy(m.state_dict()) for m in supernet.stem]
+    for layer, c in zip(supernet.choices, arch.choices):
+        st = layer.state_for(c)
+        if st is not None:
+            states.append(st)
+    states += [copy.deepcopy(m.state_dict()) for m in supernet.head]
+    assert len(states) == len(net.units)
+    for unit, st in zip(net.units, states):
+        unit.load_state_dict(st)
+    return net

@@ -1,0 +1,221 @@
+"""Training loop shared by supernet training and final (standalone) training.
+
+SGD (momentum 0.9, nesterov) with a linear warm-up then a per-step cosine schedule, and global
+gradient-norm clipping.  Every source of randomness is derived
+from (seed, epoch, step): the data order, the augmentation, dropout and — for supernets — the sampled
+path, so an interrupted run resumed from its checkpoint continues bit-for-bit, and every DDP rank
+samples the same arch at each step.  Checkpoints hold only tensors and plain types (they load with
+``torch.load(weights_only=True)``) and are written atomically after every epoch and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from hwnas.data import Dataset
+from hwnas.errors import HwnasError
+from hwnas.space.arch import Arch
+
+Progress = Callable[[str, int, int, dict[str, float]], None]  # (stage, done, total, metrics)
+CKPT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    seed: int = 0
+    label_smoothing: float = 0.0
+    warmup_epochs: float = 1.0  # linear LR warm-up before the cosine decay
+    clip_grad: float = 5.0      # global gradient-norm clip (deep BN nets explode early at small batch)
+
+
+@dataclass
+class TrainResult:
+    epochs_done: int
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: str = ""
+    interrupted: bool = False
+    wall_s: float = 0.0
+    rank_digests: list[str] = field(default_factory=list)  # weights' sha256 on every rank (DDP check)
+
+
+def step_rng(seed: int, step: int) -> random.Random:
+    """The per-step RNG that picks a supernet path (same on every rank, same after resume)."""
+    return random.Random(seed * 1_000_003 + step)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    if not os.path.exists(path):
+        raise HwnasError(f"checkpoint {path} not found; train first or drop --resume")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt / not a checkpoint
+        raise HwnasError(f"{path} is not a readable hwnas checkpoint ({type(e).__name__}); delete it or train again") from None
+
+
+def dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join a torchrun job if one launched us (gloo on CPU, nccl on GPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist_info()
+
+
+def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], torch.Tensor], data: Dataset,
+          cfg: TrainConfig, out_dir: str, meta: dict[str, Any], resume: bool = False,
+          progress: Progress | None = None, device: str = "cpu") -> TrainResult:
+    """Train ``model``; ``forward(model, x, global_step)`` gives the logits (supernets pick the path there)."""
+    rank, world = dist_info()
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, CKPT)
+    model.to(device)
+    steps_per_epoch = data.steps_per_epoch(cfg.batch_size, world)
+    if steps_per_epoch < 1:
+        raise HwnasError(f"batch size {cfg.batch_size} is larger than the training set ({len(data.y_train)} samples)")
+    total = cfg.epochs * steps_per_epoch
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                          weight_decay=cfg.weight_decay)
+    warm = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
+
+    def lr_factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / (warm + 1)
+        return 0.5 * (1 + math.cos(math.pi * min(s - warm, total - warm) / max(total - warm, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    epoch, start_step, history = 0, 0, []
+    if resume and os.path.exists(ckpt_path):
+        ck = load_checkpoint(ckpt_path)
+        if ck.get("meta", {}).get("kind") != meta.get("kind") or ck.get("config") != asdict(cfg):
+            raise HwnasError(f"{ckpt_path} was written with other settings ({ck.get('config')}); use the same options "
+                             "or another --out")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        epoch, start_step, history = int(ck["epoch"]), int(ck["step_in_epoch"]), list(ck["history"])
+    wrapped: nn.Module = model
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def save(ep: int, st: int) -> None:
+        if rank == 0:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "epoch": ep, "step_in_epoch": st, "history": history, "config": asdict(cfg), "meta": meta},
+                              ckpt_path)
+
+    t0 = time.time()
+    step_in_epoch = start_step
+    try:
+        while epoch < cfg.epochs:
+            wrapped.train()
+            seen = correct = 0
+            loss_sum = 0.0
+            for s, x, y in data.batches(cfg.batch_size, epoch, cfg.seed, rank, world, start=step_in_epoch):
+                step_in_epoch = s
+                g = epoch * steps_per_epoch + s
+                torch.manual_seed(cfg.seed * 1_000_003 + g)
+                x, y = x.to(device), y.to(device)
+                logits = forward(wrapped, x, g)
+                loss = loss_fn(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip_grad:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+                opt.step()
+                sched.step()
+                step_in_epoch = s + 1
+                seen += len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                loss_sum += loss.item() * len(y)
+                if progress and rank == 0:
+                    progress("train", g + 1, total, {"epoch": epoch + 1, "loss": loss_sum / seen, "acc": correct / seen})
+            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+                            "lr": sched.get_last_lr()[0]})
+            epoch, step_in_epoch = epoch + 1, 0
+            save(epoch, 0)
+    except KeyboardInterrupt:
+        save(epoch, step_in_epoch)
+        return TrainResult(epoch, epoch * steps_per_epoch + step_in_epoch, history, ckpt_path, True, time.time() - t0)
+    digests = [weights_digest(model)]
+    if world > 1:
+        digests = [None] * world  # type: ignore[list-item]
+        dist.all_gather_object(digests, weights_digest(model))
+    return TrainResult(epoch, total, history, ckpt_path, False, time.time() - t0, digests)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter (BN running statistics are per-rank estimates, not weights)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+    return correct / max(len(y), 1)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, data: Dataset, batches: int = 10, batch_size: int = 128, seed: int = 0) -> None:
+    """Reset every BatchNorm's running statistics and re-estimate them (cumulative average) from
+    ``batches`` training batches — SPOS's fix for statistics that belong to the mixture of paths."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for i, (_, x, _) in enumerate(data.batches(batch_size, epoch=10_000 + seed, seed=seed, augment=False)):
+        if i >= batches:
+            break
+        model(x)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+def subnet_accuracy(net: nn.Module, data: Dataset, bn_recalibrate: bool = True, bn_batches: int = 10) -> float:
+    """Held-out accuracy of a standalone subnet, after BN recalibration unless disabled."""
+    if bn_recalibrate:
+        recalibrate_bn(net, data, batches=bn_batches)
+    return accuracy(net, data.x_val, data.y_val)
+
+
+def arch_forward(sampler: Callable[[random.Random], Arch], seed: int) -> Callable[[nn.Module, torch.Tensor, int], torch.Tensor]:
+    """The supernet forward for training: the path of step ``g`` comes from ``sampler(step_rng(seed, g))``."""
+    return lambda model, x, g: model(x, sampler(step_rng(seed, g)))
