@@ -15,6 +15,7 @@ import torch
 
 from hwnas.space import get_space
 from hwnas.supernet import Supernet, extract
+from hwnas.supernet.train import CL
 
 
 def step_time(model, fwd, x, y, opt, n):
@@ -46,7 +47,9 @@ def main() -> None:
         sn = Supernet(sp, sharing).train()
         arch = sp.random_arch(random.Random(1))
         net = extract(sn, arch).train()
-        x = torch.randn(a.batch, 3, a.size, a.size)
+        sn.to(memory_format=CL)
+        net.to(memory_format=CL)
+        x = torch.randn(a.batch, 3, a.size, a.size).contiguous(memory_format=CL)  # as hwnas trains
         y = torch.randint(0, 10, (a.batch,))
         o1 = torch.optim.SGD(sn.parameters(), lr=1e-3, momentum=0.9)
         o2 = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)

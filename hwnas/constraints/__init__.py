@@ -178,16 +178,19 @@ class HardFilter:
     """Only satisfying archs are ever evaluated or returned (SPOS constraint-satisfying generation;
     FPNAS's reward -1 for violations).  Sampling is rejection sampling with a bounded number of tries."""
 
-    def __init__(self, constraints: Sequence[Constraint], cost: CostModel, max_tries: int = 10000) -> None:
+    def __init__(self, constraints: Sequence[Constraint], cost: CostModel, max_tries: int = 10000,
+                 record: Sequence[str] = ()) -> None:
+        """``record``: metrics to compute for every arch besides the constrained ones (for reports)."""
         self.constraints = list(constraints)
         self.cost = cost
         self.max_tries = max_tries
+        self.record = list(record)
         self._cache: dict[Arch, dict[str, float]] = {}
         self.check_feasible()
 
     @property
     def metrics_needed(self) -> list[str]:
-        return sorted({c.metric for c in self.constraints})
+        return sorted({c.metric for c in self.constraints} | set(self.record))
 
     def metrics(self, arch: Arch) -> dict[str, float]:
         if arch not in self._cache:

@@ -4,7 +4,7 @@ Each searchable layer holds every candidate's weights; ``forward(x, arch)`` runs
 Candidates that differ only in channel width (``mid``: SPOS channel search, ResNet width) or bit width
 (``wb``/``ab``) share one *parent* module built at the largest width: a narrower candidate runs the
 parent's weights sliced to its shape (leading channels), through a weightless copy of its own module
-(``torch.func.functional_call``), so gradients and BN statistics land in the parent's slices.
+(its parameter slots hold the slices), so gradients and BN statistics land in the parent's slices.
 ``extract`` copies those same slices into a standalone network, so the two compute the same function.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from hwnas.errors import HwnasError
 from hwnas.space.arch import Arch
@@ -82,14 +81,20 @@ class ChoiceLayer(nn.Module):
         for c in layer.choices:
             sig = space.choice_op(layer, c)
             self.route[c] = None if sig is None else (gindex[_group_key(sig, shared)], sig)
-        self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size]]] = {}
+        self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]] = {}
 
-    def view(self, sig: OpSig) -> tuple[nn.Module, dict[str, torch.Size]]:
-        """A weightless (meta-device) module of ``sig`` and its tensor shapes."""
+    def view(self, sig: OpSig) -> tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]:
+        """A weightless (meta-device) module of ``sig``, its tensor shapes, and the slots its tensors
+        live in (so binding the parent's slices is a few dict writes, not a ``functional_call``)."""
         if sig not in self._views:
             m = _meta_module(sig)
             shapes = {n: t.shape for n, t in [*m.named_parameters(), *m.named_buffers()]}
-            self._views[sig] = (m, shapes)
+            slots = []
+            for mod_name, mod in m.named_modules():
+                prefix = f"{mod_name}." if mod_name else ""
+                for store in (mod._parameters, mod._buffers):
+                    slots += [(store, k, prefix + k) for k, v in store.items() if v is not None]
+            self._views[sig] = (m, shapes, slots)
         return self._views[sig]
 
     def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
@@ -100,9 +105,12 @@ class ChoiceLayer(nn.Module):
         parent = self.parents[gi]
         if sig == self.parent_sigs[gi]:
             return parent(x)
-        m, shapes = self.view(sig)
+        m, shapes, slots = self.view(sig)
         m.train(self.training)
-        return functional_call(m, sliced_state(parent, shapes), (x,))
+        tensors = sliced_state(parent, shapes)
+        for store, key, full in slots:  # the view module is private: its slots simply hold the slices
+            store[key] = tensors[full]
+        return m(x)
 
     def state_for(self, choice: str) -> dict[str, torch.Tensor] | None:
         r = self.route[choice]
@@ -112,7 +120,7 @@ class ChoiceLayer(nn.Module):
         parent = self.parents[gi]
         if sig == self.parent_sigs[gi]:
             return {k: v.detach().clone() for k, v in parent.state_dict().items()}
-        _, shapes = self.view(sig)
+        shapes = self.view(sig)[1]
         return {k: v.detach().clone() for k, v in sliced_state(parent, shapes).items()}
 
 

@@ -1,0 +1,142 @@
+"""Search strategy interface (NNI-style): one class per searcher, registered by name, sharing seeded RNG,
+an evaluation budget, the constraint handler and resumable state.
+
+Resume works by deterministic replay: a strategy's decisions depend only on its seed and on the scores it
+has seen, so ``load_state_dict`` hands back the scores already computed, in order, and a re-run follows
+the same trajectory without re-evaluating up to where it stopped, then continues.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, ClassVar
+
+from hwnas.constraints import HardFilter
+from hwnas.errors import HwnasError
+from hwnas.registry import Registry
+from hwnas.space.arch import Arch
+from hwnas.space.base import SearchSpace
+
+Evaluate = Callable[[Arch], float]
+
+
+class BudgetExhausted(Exception):
+    """Raised inside a strategy when its evaluation budget is spent."""
+
+
+@dataclass
+class Record:
+    index: int
+    arch: str
+    accuracy: float
+    source: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    satisfied: bool = True
+    wall_s: float = 0.0
+
+    def row(self) -> dict[str, Any]:
+        d = asdict(self)
+        m = d.pop("metrics")
+        return {**d, **m}
+
+
+class Strategy:
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, evaluate: Evaluate, hard: HardFilter | None, budget: int = 1000,
+                 seed: int = 0, on_record: Callable[[Record], None] | None = None,
+                 on_checkpoint: Callable[["Strategy"], None] | None = None, **params: Any) -> None:
+        if budget < 1:
+            raise HwnasError("--budget must be at least 1 evaluation")
+        self.space, self._evaluate, self.hard = space, evaluate, hard
+        self.budget, self.seed = budget, seed
+        self.rng = random.Random(seed)
+        self.params = params
+        self.history: list[Record] = []
+        self._scores: dict[Arch, float] = {}
+        self._replay: list[tuple[str, float]] = []
+        self.on_record, self.on_checkpoint = on_record, on_checkpoint
+        self.t0 = time.time()
+        self.stopped_by = ""
+
+    # -- shared helpers ----------------------------------------------------------------------------
+    def sample(self, propose: Callable[[random.Random], Arch] | None = None) -> Arch:
+        if self.hard is not None:
+            return self.hard.sample(self.rng, propose)
+        return (propose or self.space.random_arch)(self.rng)
+
+    def ok(self, arch: Arch) -> bool:
+        return self.hard is None or self.hard.ok(arch)
+
+    def score(self, arch: Arch, source: str, fresh: bool = False, evaluate: Callable[[], float] | None = None) -> float:
+        """Accuracy of ``arch``, recorded in the history.  Archs are evaluated once unless ``fresh`` (weights
+        changed since); ``evaluate`` overrides how.  During a resume, the i-th evaluation replays the i-th
+        saved score when it is for the same arch."""
+        if arch in self._scores and not fresh:
+            return self._scores[arch]
+        if len(self.history) >= self.budget:
+            raise BudgetExhausted()
+        key = str(arch)
+        i = len(self.history)
+        if i < len(self._replay) and self._replay[i][0] == key:
+            acc = self._replay[i][1]
+        else:
+            self._replay = self._replay[:i]  # trajectory diverged (or new): evaluate from here on
+            acc = evaluate() if evaluate is not None else self._evaluate(arch)
+        metrics = self.hard.metrics(arch) if self.hard is not None else {}
+        rec = Record(len(self.history), key, float(acc), source, dict(metrics), self.ok(arch), round(time.time() - self.t0, 3))
+        self.history.append(rec)
+        self._scores[arch] = float(acc)
+        if self.on_record:
+            self.on_record(rec)
+        return float(acc)
+
+    def checkpoint(self) -> None:
+        if self.on_checkpoint:
+            self.on_checkpoint(self)
+
+    @property
+    def best(self) -> Record | None:
+        ok = [r for r in self.history if r.satisfied]
+        return max(ok, key=lambda r: r.accuracy) if ok else None
+
+    # -- running -----------------------------------------------------------------------------------
+    def search(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> "Strategy":
+        try:
+            self.search()
+            self.stopped_by = "finished"
+        except BudgetExhausted:
+            self.stopped_by = "budget"
+        self.checkpoint()
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"strategy": self.name, "seed": self.seed, "budget": self.budget, "params": self.params,
+                "scores": [[r.arch, r.accuracy] for r in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") != self.name or state.get("seed") != self.seed:
+            raise HwnasError(f"cannot resume: the saved search used strategy {state.get('strategy')!r} with seed "
+                             f"{state.get('seed')}; pass the same --strategy and --seed")
+        self._replay = [(str(a), float(v)) for a, v in state.get("scores", [])]
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    STRATEGIES.register(cls.name)(cls)
+    return cls
+
+
+def list_strategies() -> list[str]:
+    return STRATEGIES.names()
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    return STRATEGIES.get(name)

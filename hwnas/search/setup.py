@@ -1,0 +1,63 @@
+"""Everything ``hwnas search`` needs on demand, cached: a calibrated LUT for this machine, a trained supernet.
+
+Cache directory: ``$HWNAS_CACHE`` or ``~/.cache/hwnas``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from hwnas.data import Dataset
+from hwnas.lut.fidelity import calibrate
+from hwnas.lut.profile import profile_space
+from hwnas.lut.table import LUT
+from hwnas.profilers import TimingConfig, get_profiler
+from hwnas.space.base import get_space
+from hwnas.supernet.api import load_supernet, train_supernet
+from hwnas.supernet.model import Supernet
+from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
+
+
+def cache_dir() -> str:
+    d = os.environ.get("HWNAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hwnas")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)[-60:]
+
+
+def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
+               threads: int = 1, progress: Callable[..., None] | None = None, calib_samples: int = 8) -> tuple[str, LUT]:
+    """A calibrated LUT measured on this machine, from the cache or profiled now."""
+    path = os.path.join(cache_dir(), "luts", f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}_t{threads}.yaml")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sp = get_space(space, input_size=input_size, num_classes=num_classes)
+    with get_profiler(backend, device=device, threads=threads, config=TimingConfig(rounds=5, block=20)) as prof:
+        lut = LUT.load(path) if os.path.exists(path) else None
+        if lut is not None and lut.fingerprint_mismatch(prof.fingerprint()):
+            lut = None  # measured on other hardware / software: measure again
+        if lut is None or len(lut) < len(sp.distinct_ops()):
+            lut = profile_space(sp, prof, path, resume=lut is not None, overwrite=lut is None, progress=progress).lut
+        if not lut.calibration.get("fitted_on"):
+            calibrate(lut, sp, prof, samples=calib_samples, rounds=5, progress=progress)
+            lut.save(path)
+    return path, lut
+
+
+def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled",
+                    progress: Callable[..., None] | None = None) -> tuple[str, Supernet, dict[str, Any]]:
+    """A supernet trained on ``data``, from the cache (resumed if incomplete) or trained now."""
+    d = os.path.join(cache_dir(), "supernets", f"{space}-{_slug(data.name)}-e{epochs}-s{seed}-{sharing}")
+    ck = os.path.join(d, CKPT)
+    if os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= epochs:
+        net, meta = load_supernet(ck)
+        return ck, net, meta
+    sp = get_space(space, input_size=data.image_size, num_classes=data.num_classes)
+    train_supernet(sp, data, TrainConfig(epochs=epochs, seed=seed, lr=0.05), d, resume=True, progress=progress,
+                   sharing=sharing)
+    net, meta = load_supernet(ck)
+    return ck, net, meta
