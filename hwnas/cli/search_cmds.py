@@ -37,10 +37,11 @@ from hwnas.cli.progress import progress_bar
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", default=None, help="Output directory [default: runs/search-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the search in --out.")
+@click.option("--no-remeasure", is_flag=True, help="Skip re-measuring the best arch's latency.")
 @click.option("--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def search_cmd(space, strategy, budget, lut_path, supernet_path, data, device, backend, threads, input_size, supernet_epochs,
-               population, generations, topk, mutation_prob, T, P, Q, E, seed, out_dir, resume, quiet, as_json, **kw):
+               population, generations, topk, mutation_prob, T, P, Q, E, seed, out_dir, resume, no_remeasure, quiet, as_json, **kw):
     """Search SPACE for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
     from hwnas.constraints import parse_constraints
     from hwnas.data import load_dataset
@@ -80,6 +81,7 @@ def search_cmd(space, strategy, budget, lut_path, supernet_path, data, device, b
         settings = {"strategy": strategy, "budget": budget, "seed": seed, "params": params, "lut": lut_path,
                     "supernet": supernet_path, "data": ds.name, "deploy_input": deploy.input_size}
         res = run_search(deploy, net, ds, lut, constraints, strategy, budget, seed, out_dir, settings, resume=resume,
+                         remeasure=not no_remeasure,
                          strategy_params=params, progress=cb)
     r = res.result
     if res.interrupted:
@@ -98,7 +100,8 @@ def search_cmd(space, strategy, budget, lut_path, supernet_path, data, device, b
     t.add_row("best arch", r["arch"])
     t.add_row("accuracy", f"{100 * r['accuracy']:.2f}% ({r['accuracy_note']})")
     lat = r["latency"]
-    meas = f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)" if "measured_ms" in lat else ""
+    meas = (f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)" if lat.get("measured_ms") is not None
+            else " (not measurable on this machine)")
     t.add_row("latency", f"predicted {lat['predicted_ms']:.3f} ms{meas} on {lat['backend']}/{lat['device']} at "
               f"{lat['input_size']}px")
     t.add_row("MACs / params / BitOps", f"{r['macs']:,} / {r['params']:,} / {r['bitops']:,}")

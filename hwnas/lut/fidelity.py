@@ -50,6 +50,27 @@ def sample_archs(space: SearchSpace, n: int, seed: int, exclude: Sequence[str] =
     return out
 
 
+def spread_archs(space: SearchSpace, pred: LatencyPredictor, n: int, seed: int) -> list[Arch]:
+    """``n`` archs spread evenly over the space's latency range (by uncalibrated LUT sum), so that a
+    calibration fit holds for the small networks a tight constraint selects as well as for big ones:
+    each candidate takes every layer's cheapest choice with probability q (q uniform in [0, 1])."""
+    rng = random.Random(seed)
+    cheapest = []
+    for i, layer in enumerate(space.layers):
+        row = pred.table[i, :len(layer.choices)]
+        cheapest.append(layer.choices[int(np.nanargmin(row))])
+    pool: dict[str, Arch] = {}
+    for _ in range(max(40 * n, 200)):
+        q = rng.random()
+        a = Arch(space.name, tuple(cheapest[i] if rng.random() < q else rng.choice(layer.choices)
+                                   for i, layer in enumerate(space.layers)))
+        pool.setdefault(str(a), a)
+    ranked = sorted(pool.values(), key=pred.raw)
+    if len(ranked) <= n:
+        return ranked
+    return [ranked[round(i * (len(ranked) - 1) / (n - 1))] for i in range(n)] if n > 1 else [ranked[len(ranked) // 2]]
+
+
 def fit_calibration(raw: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
     """Least-squares ``measured = scale * raw + offset`` (scale only with fewer than 3 points)."""
     r, m = np.asarray(raw, float), np.asarray(measured, float)
@@ -61,11 +82,12 @@ def fit_calibration(raw: Sequence[float], measured: Sequence[float]) -> tuple[fl
 
 def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8, seed: int = 1234, rounds: int = 3,
               progress: Progress | None = None) -> dict[str, Any]:
-    """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured random networks."""
+    """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured networks spread over the
+    space's latency range (see :func:`spread_archs`)."""
     if samples < 1:
         raise HwnasError("--samples must be at least 1")
     pred = LatencyPredictor(lut, space, calibrated=False)
-    archs = sample_archs(space, samples, seed)
+    archs = spread_archs(space, pred, samples, seed)
     stats = measure_archs(space, profiler, archs, rounds=rounds, progress=progress)
     raw = [pred.raw(a) for a in archs]
     meas = [s.median for s in stats]

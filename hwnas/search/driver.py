@@ -21,6 +21,7 @@ import yaml
 
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.data import Dataset
+from hwnas.errors import HwnasError
 from hwnas.lut.fidelity import measure_archs, profiler_for
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT
@@ -190,11 +191,18 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
     best = strat.best
     if best is not None and remeasure:
         arch = deploy_space.parse(best.arch)
-        with profiler_for(lut) as prof:
-            st = measure_archs(deploy_space, prof, [arch], rounds=5, runs=20)[0]
         lat = outcome.result["latency"]
-        lat.update({"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4), "measured_p90_ms": round(st.p90, 4),
-                    "error_pct": round(100 * (lat["predicted_ms"] - st.median) / st.median, 2)})
+        try:
+            prof = profiler_for(lut)
+        except HwnasError as e:  # e.g. a published phone LUT: nothing here can run it
+            lat["measured_ms"] = None
+            lat["measured_note"] = str(e)
+            prof = None
+        if prof is not None:
+            with prof:
+                st = measure_archs(deploy_space, prof, [arch], rounds=5, runs=20)[0]
+            lat.update({"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4), "measured_p90_ms": round(st.p90, 4),
+                        "error_pct": round(100 * (lat["predicted_ms"] - st.median) / st.median, 2)})
         _atomic_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(outcome.result, sort_keys=False))
     outcome.history = strat.history
     return outcome

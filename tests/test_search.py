@@ -1,0 +1,215 @@
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from conftest import shared_path
+from hwnas.constraints import Constraint, CostModel, HardFilter, HingePenalty, SpaceProposal, parse_constraints
+from hwnas.errors import ConstraintError
+from hwnas.lut import LatencyPredictor
+from hwnas.lut.importers import import_proxylessnas
+from hwnas.search import get_strategy, list_strategies
+from hwnas.space import get_space
+
+
+@pytest.fixture(scope="module")
+def pixel():
+    lut = import_proxylessnas(shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"))
+    sp = get_space("proxyless")
+    return sp, CostModel(sp, LatencyPredictor(lut, sp))
+
+
+def cheap_accuracy(arch):
+    """A deterministic stand-in score (no supernet) so strategy properties are fast to test."""
+    return (hash(str(arch)) % 1000) / 1000
+
+
+def test_constraint_language():
+    assert Constraint.parse("latency", "17ms").hi == 17.0
+    assert Constraint.parse("latency", "500us").hi == pytest.approx(0.5)
+    c = Constraint.parse("latency", "15ms..17ms")
+    assert (c.lo, c.hi) == (15.0, 17.0) and c.satisfied(16) and not c.satisfied(14.9) and not c.satisfied(17.1)
+    assert Constraint.parse("flops", "300M").hi == 300e6
+    assert Constraint.parse("params", "4.8M").hi == 4.8e6
+    assert Constraint.parse("bitops", "6.3G").hi == pytest.approx(6.3 * 2 ** 30)
+    assert Constraint.parse("intensity", "8..").lo == 8
+    for metric, bad in [("latency", "17"), ("latency", "17 mss"), ("flops", "3x"), ("latency", "..")]:
+        with pytest.raises(ConstraintError, match="e.g."):
+            Constraint.parse(metric, bad)
+    assert len(parse_constraints(latency="17ms", params="5M", flops=None)) == 2
+
+
+def test_hinge_penalties(pixel):
+    sp, cost = pixel
+    a = sp.parse("proxyless_mobile")
+    lat = cost.metrics(a, ["latency"])["latency"]
+    fp = HingePenalty([Constraint.parse("latency", f"{lat / 2}ms")], cost, kind="fpnas", beta=2.0)
+    loss, d = fp(a)
+    assert loss == pytest.approx(2.0 * (lat / (lat / 2) - 1)) and d["latency"]["violation"] == pytest.approx(1.0)
+    ep = HingePenalty([Constraint.parse("latency", f"{lat * 2}ms..{lat * 4}ms")], cost, kind="epnas", p=0.9)
+    mult, _ = ep(a)
+    assert mult == pytest.approx(0.9 ** (2 * lat / lat - 1))
+    assert HingePenalty([Constraint.parse("latency", f"{lat * 2}ms")], cost, kind="epnas")(a)[0] == 1.0
+    assert SpaceProposal().propose(sp, [], cost) == [layer.choices for layer in sp.layers]
+
+
+def test_constraint_below_space_minimum(pixel):
+    sp, cost = pixel
+    with pytest.raises(ConstraintError, match=r"smallest achievable latency is \d"):
+        HardFilter([Constraint.parse("latency", "5ms")], cost)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.05, 0.9), strategy=st.sampled_from(["random", "evolution"]),
+       metric=st.sampled_from(["latency", "flops"]))
+def test_every_evaluated_arch_satisfies_hard_constraint(pixel, seed, frac, strategy, metric):
+    sp, cost = pixel
+    lo, hi = cost.minimum(metric), cost.minimum(metric) * 2.2
+    bound = lo + frac * (hi - lo)
+    text = f"{bound}ms" if metric == "latency" else f"{bound / 1e6}M"
+    hard = HardFilter([Constraint.parse(metric, text)], cost)
+    cls = get_strategy(strategy)
+    s = cls(sp, cheap_accuracy, hard, budget=40, seed=seed, population=10, generations=3, topk=4).run()
+    assert s.history
+    for r in s.history:
+        assert r.satisfied and hard.ok(sp.parse(r.arch))
+        assert r.metrics[metric] <= bound * (1 + 1e-9)
+    assert s.best is not None and s.best.metrics[metric] <= bound * (1 + 1e-9)
+
+
+def test_strategies_registered_and_seeded(pixel):
+    sp, cost = pixel
+    assert {"random", "evolution", "coordinate"} <= set(list_strategies())
+    hard = HardFilter([Constraint.parse("latency", "90ms")], cost)
+    runs = [get_strategy("evolution")(sp, cheap_accuracy, hard, budget=30, seed=3, population=10, generations=2).run()
+            for _ in range(2)]
+    assert [r.arch for r in runs[0].history] == [r.arch for r in runs[1].history]
+
+
+def test_resume_replays_without_reevaluating(pixel):
+    sp, cost = pixel
+    hard = HardFilter([Constraint.parse("latency", "90ms")], cost)
+    cls = get_strategy("evolution")
+    full = cls(sp, cheap_accuracy, hard, budget=40, seed=5, population=10, generations=3).run()
+    part = cls(sp, cheap_accuracy, hard, budget=15, seed=5, population=10, generations=3).run()
+    calls = []
+
+    def counting(a):
+        calls.append(a)
+        return cheap_accuracy(a)
+
+    resumed = cls(sp, counting, hard, budget=40, seed=5, population=10, generations=3)
+    resumed.load_state_dict(part.state_dict())
+    resumed.run()
+    assert [r.arch for r in resumed.history] == [r.arch for r in full.history]
+    assert len(calls) == 40 - 15
+
+
+# ---- end to end on digits (real supernet, real LUT measured here) ----------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("cache"))
+    os.environ["HWNAS_CACHE"] = cache
+    from hwnas.data import load_dataset
+    from hwnas.search.setup import ensure_lut, ensure_supernet
+    ds = load_dataset("digits")
+    ck, net, _ = ensure_supernet("proxyless", ds, epochs=6, seed=0)
+    lut_path, lut = ensure_lut("proxyless", 224, 10)
+    return {"cache": cache, "supernet": ck, "lut": lut_path}
+
+
+def _search(trained, out, *extra, timeout=600):
+    env = dict(os.environ, HWNAS_CACHE=trained["cache"])
+    return subprocess.run([sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
+                           "--out", str(out), "--quiet", *extra], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_search_end_to_end_outputs_and_remeasure(trained, tmp_path):
+    from hwnas.lut import LUT
+    lut = LUT.load(trained["lut"])
+    sp = get_space("proxyless", input_size=224, num_classes=10)
+    p = LatencyPredictor(lut, sp)
+    lo = CostModel(sp, p).minimum("latency")
+    bound = round(lo * 1.25, 3)
+    r = _search(trained, tmp_path / "s", "--latency", f"{bound}ms", "--budget", "30", "--population", "10",
+                "--generations", "2")
+    assert r.returncode == 0, r.stderr
+    res = yaml.safe_load(open(tmp_path / "s" / "result.yaml"))
+    assert res["latency"]["predicted_ms"] <= bound and res["evaluated"] == 30
+    assert abs(res["latency"]["error_pct"]) <= 10, res["latency"]  # re-measured on ort CPU beside the prediction
+    assert res["latency"]["input_size"] == 224 and res["training_input_size"] == 16
+    assert res["accuracy"] > 0.5 and res["macs"] > 0 and res["params"] > 0
+    rows = list(csv.DictReader(open(tmp_path / "s" / "history.csv")))
+    assert len(rows) == 30 and all(float(x["latency"]) <= bound * (1 + 1e-9) for x in rows)
+    assert os.path.getsize(tmp_path / "s" / "pareto.png") > 1000
+
+
+def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
+    out = tmp_path / "int"
+    env = dict(os.environ, HWNAS_CACHE=trained["cache"])
+    cmd = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
+           "--out", str(out), "--quiet", "--budget", "200", "--population", "10", "--generations", "19"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (out / "history.csv").exists() and len((out / "history.csv").read_text().splitlines()) > 12:
+            break
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    res = yaml.safe_load(open(out / "result.yaml"))
+    assert res["stopped_by"] == "interrupted" and res["arch"] and 0 < res["accuracy"] <= 1
+    done = res["evaluated"]
+    assert 10 <= done < 200
+    r = _search(trained, out, "--budget", "200", "--population", "10", "--generations", "19", "--resume", "--no-remeasure")
+    assert r.returncode == 0, r.stderr
+    res2 = yaml.safe_load(open(out / "result.yaml"))
+    assert res2["evaluated"] == 200 and res2["accuracy"] >= res["accuracy"]
+
+
+def test_search_bad_inputs(trained, tmp_path):
+    for args, needle in [(["--latency", "17"], "malformed latency"),
+                         (["--latency", "0.1ms"], "smallest achievable latency"),
+                         (["--strategy", "nope"], "unknown search strategy"),
+                         (["--lut", str(tmp_path / "missing.yaml")], "not found")]:
+        env = dict(os.environ, HWNAS_CACHE=trained["cache"])
+        base = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--out", str(tmp_path / "x")]
+        if "--lut" not in args:
+            base += ["--lut", trained["lut"]]
+        r = subprocess.run(base + args, capture_output=True, text=True, env=env)
+        assert r.returncode != 0 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_fpnas_coordinate_descent_with_flops_constraint(tmp_path):
+    from hwnas.data import load_dataset
+    from hwnas.lut.profile import profile_space
+    from hwnas.lut.table import LUT
+    from hwnas.profilers import TimingConfig, get_profiler
+    from hwnas.search.driver import run_search
+    from hwnas.supernet import Supernet
+    ds = load_dataset("digits")
+    deploy = get_space("fpnas", input_size=32, num_classes=10)
+    with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
+        lut = profile_space(deploy, prof, str(tmp_path / "fp.yaml")).lut
+    cm = CostModel(deploy, LatencyPredictor(lut, deploy))
+    bound = cm.minimum("flops") * 1.5
+    cons = [Constraint.parse("flops", f"{bound / 1e6}M")]
+    net = Supernet(get_space("fpnas", input_size=ds.image_size, num_classes=10), "entangled")
+    out = run_search(deploy, net, ds, lut, cons, "coordinate", 10_000, 0, str(tmp_path / "c"), {}, remeasure=False,
+                     strategy_params={"P": 1, "Q": 1, "E": 1, "T": 1})
+    res = out.result
+    assert res["stopped_by"] == "finished" and res["flops"] <= bound
+    assert any("independent" in r.source for r in out.history) and any("shared" in r.source for r in out.history)
+    arch = deploy.parse(res["arch"])
+    assert HardFilter(cons, cm).ok(arch)
