@@ -167,6 +167,9 @@ def test_calibration_fit_and_metrics():
     meas = [1.3, 2.5, 3.7, 4.9]
     s, o = fit_calibration(raw, meas)
     assert s == pytest.approx(1.2) and o == pytest.approx(0.1)
+    raw8 = [1, 2, 3, 4, 5, 6, 7, 8]
+    c = fit_calibration(raw8, [0.05 * r * r + r + 0.2 for r in raw8])
+    assert c == pytest.approx([0.05, 1.0, 0.2], abs=1e-6)
     from hwnas.profilers.base import TimingStats
     stats = [TimingStats(m, m, m, 0, 4, [m, m, m, m]) for m in meas]
     c = compare([s * r + o for r in raw], stats)

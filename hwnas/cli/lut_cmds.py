@@ -93,7 +93,7 @@ def lut_show(lut_path, as_json):
         t.add_row(k, str(d.get(k)))
     t.add_row("fingerprint", ", ".join(f"{k}={v}" for k, v in (d.get("fingerprint") or {}).items()))
     cal = d["calibration"]
-    t.add_row("calibration", f"scale={cal.get('scale')}, offset={cal.get('offset_ms')} ms, fitted on {cal.get('fitted_on', 0)} networks")
+    t.add_row("calibration", f"measured = polyval({cal.get('coeffs')}, sum), fitted on {cal.get('fitted_on', 0)} networks")
     t.add_row("op types", ", ".join(f"{k}: {v}" for k, v in d["op_types"].items()))
     if d["latency_ms"]:
         lm = d["latency_ms"]
@@ -115,7 +115,7 @@ def _space_for(lut):
 @click.option("--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
-    """Fit scale/offset from measured whole networks and store it in the LUT."""
+    """Fit the calibration (sum of ops -> whole network) from measured networks; store it in the LUT."""
     from hwnas.lut.fidelity import calibrate, profiler_for
 
     lut = _load(lut_path)
@@ -128,7 +128,7 @@ def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     if as_json:
         emit_json(cal)
     elif not quiet:
-        out.print(f"calibrated {lut_path}: measured = {cal['scale']:.4f} x sum + {cal['offset_ms']:.4f} ms "
+        out.print(f"calibrated {lut_path}: measured = polyval({[round(c, 5) for c in cal['coeffs']]}, sum) "
                   f"(fitted on {cal['fitted_on']} networks)")
 
 
@@ -144,9 +144,10 @@ def _fp_warn(lut, prof) -> None:
 @click.option("--rounds", type=click.IntRange(min=2), default=4, show_default=True)
 @click.option("--seed", type=int, default=4321, show_default=True)
 @click.option("--plot", "plot_path", default=None, help="Scatter plot PNG [default: LUT name + _validation.png].")
+@click.option("--refit", is_flag=True, help="Refit the calibration on this session's measurements first (removes drift).")
 @click.option("--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def lut_validate(lut_path, samples, rounds, seed, plot_path, quiet, as_json):
+def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_json):
     """Compare predictions with whole-network measurements of random archs."""
     from hwnas.lut.fidelity import plot_validation, profiler_for, validate
 
@@ -155,7 +156,7 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, quiet, as_json):
     with profiler_for(lut) as prof:
         _fp_warn(lut, prof)
         with progress_bar(quiet or as_json) as cb:
-            rep = validate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, progress=cb)
+            rep = validate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, refit=refit, progress=cb)
     plot_path = plot_path or os.path.splitext(lut_path)[0] + "_validation.png"
     plot_validation(rep, plot_path)
     if as_json:
@@ -173,6 +174,9 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, quiet, as_json):
     t.add_row("within ±5% / ±10%", f"{s['within_5_pct']:.1f}% / {s['within_10_pct']:.1f}%")
     t.add_row("noise floor", f"two halves of the measurement agree within ±5% for {s['noise_within_5_pct']:.0f}% "
               f"of networks (median gap {s['noise_median_pct']:.2f}%)")
+    if s["drift_pct"] is not None:
+        t.add_row("drift since calibration", f"{s['drift_pct']:+.1f}% (calibration networks re-measured now)"
+                  + ("; calibration refitted on this session" if s["refit"] else ""))
     t.add_row("plot", plot_path)
     out.print(t)
 

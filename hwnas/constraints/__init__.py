@@ -131,7 +131,7 @@ class CostModel:
     def layer_costs(self, metric: str) -> tuple[float, list[dict[str, float]]] | None:
         """(fixed part, per-layer {choice: cost}) of an additive metric in raw units, or None.
 
-        Latency is the LUT's uncalibrated sum (calibration is monotone: ``scale * raw + offset``)."""
+        Latency is the LUT's uncalibrated sum (the calibration is increasing, see ``to_raw``)."""
         sp = self.space
         if metric == "latency":
             if self.predictor is None:
@@ -160,7 +160,7 @@ class CostModel:
     def to_raw(self, metric: str, value: float) -> float:
         """A bound in the metric's units -> the raw additive units of ``layer_costs``."""
         if metric == "latency" and self.predictor is not None:
-            return (value - self.predictor.offset) / self.predictor.scale
+            return self.predictor.raw_for(value)
         return value
 
     def minimum(self, metric: str) -> float | None:
@@ -170,7 +170,7 @@ class CostModel:
             return None
         raw = lc[0] + sum(min(d.values()) for d in lc[1])
         if metric == "latency":
-            return self.predictor.scale * raw + self.predictor.offset
+            return float(self.predictor.calibrate(raw))
         return raw
 
 

@@ -72,28 +72,37 @@ def spread_archs(space: SearchSpace, pred: LatencyPredictor, n: int, seed: int) 
 
 
 def fit_calibration(raw: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
-    """Least-squares ``measured = scale * raw + offset`` (scale only with fewer than 3 points)."""
+    """Least-squares polynomial ``measured = poly(raw)``, coefficients highest power first.
+
+    Quadratic with 8+ networks when it is increasing over the fitted range (bigger networks lose more to
+    cache misses, so the ratio drifts with size), else linear (3+ networks), else a pure scale."""
     r, m = np.asarray(raw, float), np.asarray(measured, float)
+    if len(r) >= 8 and np.ptp(r) > 0:
+        c = np.polyfit(r, m, 2)
+        xs = np.linspace(0.5 * r.min(), 1.5 * r.max(), 64)
+        if np.all(np.polyval(np.polyder(c), xs) > 0):
+            return [float(v) for v in c]
     if len(r) >= 3 and np.ptp(r) > 0:
-        scale, offset = np.polyfit(r, m, 1)
-        return float(scale), float(offset)
-    return float(np.mean(m / r)), 0.0
+        return [float(v) for v in np.polyfit(r, m, 1)]
+    return [float(np.mean(m / r)), 0.0]
 
 
 def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8, seed: int = 1234, rounds: int = 3,
               progress: Progress | None = None) -> dict[str, Any]:
-    """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured networks spread over the
-    space's latency range (see :func:`spread_archs`)."""
+    """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured networks: half spread
+    over the space's latency range (see :func:`spread_archs`), half uniformly random (where most
+    archs are)."""
     if samples < 1:
         raise HwnasError("--samples must be at least 1")
     pred = LatencyPredictor(lut, space, calibrated=False)
-    archs = spread_archs(space, pred, samples, seed)
+    spread = spread_archs(space, pred, (samples + 1) // 2, seed)
+    archs = spread + sample_archs(space, samples - len(spread), seed + 1, exclude=[str(a) for a in spread])
     stats = measure_archs(space, profiler, archs, rounds=rounds, progress=progress)
     raw = [pred.raw(a) for a in archs]
     meas = [s.median for s in stats]
-    scale, offset = fit_calibration(raw, meas)
-    cal = {"scale": round(scale, 6), "offset_ms": round(offset, 6), "fitted_on": len(archs), "seed": seed,
-           "method": "least squares: measured = scale * raw_sum + offset", "fitted": now_iso(),
+    coeffs = fit_calibration(raw, meas)
+    cal = {"coeffs": [round(c, 9) for c in coeffs], "fitted_on": len(archs), "seed": seed,
+           "method": "least squares: measured_ms = polyval(coeffs, raw_sum_ms)", "fitted": now_iso(),
            "archs": [str(a) for a in archs], "raw_ms": [round(x, 5) for x in raw], "measured_ms": [round(x, 5) for x in meas]}
     lut.meta["calibration"] = cal
     return cal
@@ -115,6 +124,8 @@ class ValidationReport:
     noise_within_5_pct: float  # % of networks whose two half-measurements agree within ±5%
     noise_median_pct: float    # median |half A - half B| / mean, in %
     calibrated: bool
+    drift_pct: float | None = None  # calibration networks now vs when calibrated (median, %)
+    refit: bool = False             # calibration refitted on same-session measurements
     archs: list[str] = field(default_factory=list)
     predicted_ms: list[float] = field(default_factory=list)
     measured_ms: list[float] = field(default_factory=list)
@@ -151,15 +162,31 @@ def compare(pred: Sequence[float], stats: Sequence[TimingStats]) -> dict[str, fl
 
 
 def validate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 50, seed: int = 4321, rounds: int = 4,
-             progress: Progress | None = None) -> ValidationReport:
-    """Measure ``samples`` random archs (none used for calibration) and compare with the predictions."""
+             refit: bool = False, progress: Progress | None = None) -> ValidationReport:
+    """Measure ``samples`` random archs (none used for calibration) and compare with the predictions.
+
+    The calibration networks are measured again in the same interleaved rounds: their change since
+    calibration is reported as ``drift_pct`` (the device got slower / faster).  With ``refit`` the
+    calibration is refitted on those same-session measurements before comparing (it separates the
+    predictor's error from drift of a shared machine between calibration and validation)."""
     if samples < 2:
         raise HwnasError("--samples must be at least 2 to compare rankings")
+    cal = lut.calibration
+    cal_archs = [space.parse(a) for a in cal.get("archs", [])]
+    archs = sample_archs(space, samples, seed, exclude=[str(a) for a in cal_archs])
+    stats = measure_archs(space, profiler, archs + cal_archs, rounds=rounds, progress=progress)
+    stats, cal_stats = stats[:len(archs)], stats[len(archs):]
+    drift = None
+    if cal_archs:
+        now = np.array([s.median for s in cal_stats])
+        drift = float(100 * (np.median(now / np.asarray(cal["measured_ms"], float)) - 1))
     pred = LatencyPredictor(lut, space)
-    archs = sample_archs(space, samples, seed, exclude=lut.calibration.get("archs", []))
-    stats = measure_archs(space, profiler, archs, rounds=rounds, progress=progress)
+    if refit and cal_archs:
+        raw = LatencyPredictor(lut, space, calibrated=False)
+        pred.coeffs = np.asarray(fit_calibration([raw.raw(a) for a in cal_archs], [s.median for s in cal_stats]))
     p = pred.predict_many(archs)
-    return ValidationReport(space.name, profiler.name, len(archs), rounds, calibrated=lut.calibration.get("fitted_on", 0) > 0,
+    return ValidationReport(space.name, profiler.name, len(archs), rounds, calibrated=cal.get("fitted_on", 0) > 0,
+                            drift_pct=drift, refit=bool(refit and cal_archs),
                             archs=[str(a) for a in archs], predicted_ms=[float(x) for x in p],
                             measured_ms=[s.median for s in stats], **compare(p, stats))
 

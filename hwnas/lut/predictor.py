@@ -1,7 +1,7 @@
 """Latency prediction from a LUT: a calibrated sum over the arch's units, without building the network.
 
 ``raw(arch) = overhead + sum(median_i - overhead)`` (one runtime call for the whole network instead of
-one per op), then ``predict = scale * raw + offset`` with the calibration stored in the LUT.  Per layer,
+one per op), then ``predict = polyval(coeffs, raw)`` with the calibration stored in the LUT (increasing).  Per layer,
 the choices' latencies are precomputed into arrays, so many archs are predicted with one gather + sum.
 """
 
@@ -43,9 +43,8 @@ class LatencyPredictor:
                 else:
                     self.table[i, j] = np.nan
                     self._missing[(i, j)] = sig.key
-        cal = lut.calibration if calibrated else {"scale": 1.0, "offset_ms": 0.0}
-        self.scale = float(cal.get("scale", 1.0))
-        self.offset = float(cal.get("offset_ms", 0.0))
+        cal = lut.calibration if calibrated else {}
+        self.coeffs = np.asarray(cal.get("coeffs", [1.0, 0.0]), dtype=float)
         self._rows = np.arange(len(space.layers))
 
     @property
@@ -75,7 +74,22 @@ class LatencyPredictor:
         return self.fixed_ms + sums
 
     def predict_indices(self, idx: np.ndarray) -> np.ndarray:
-        return self.scale * self.raw_indices(idx) + self.offset
+        return self.calibrate(self.raw_indices(idx))
+
+    def calibrate(self, raw: np.ndarray | float) -> np.ndarray | float:
+        return np.polyval(self.coeffs, raw)
+
+    def raw_for(self, latency_ms: float) -> float:
+        """Inverse of the calibration (it is increasing): the raw LUT sum that predicts ``latency_ms``."""
+        lo, hi = 0.0, max(1.0, 4 * latency_ms)
+        while self.calibrate(hi) < latency_ms and hi < 1e9:
+            hi *= 2
+        if self.calibrate(lo) > latency_ms:
+            return lo
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.calibrate(mid) < latency_ms else (lo, mid)
+        return lo
 
     def raw(self, arch: Arch) -> float:
         return float(self.raw_indices(self.encode([self.space.check(arch)]))[0])

@@ -83,7 +83,7 @@ class LUT:
 
     @property
     def calibration(self) -> dict[str, Any]:
-        return self.meta.get("calibration") or {"scale": 1.0, "offset_ms": 0.0, "fitted_on": 0}
+        return self.meta.get("calibration") or {"coeffs": [1.0, 0.0], "fitted_on": 0}
 
     def describe(self) -> dict[str, Any]:
         lat = sorted(e.median for e in self.entries.values())
@@ -164,5 +164,5 @@ def new_lut(space: str, input_size: int, num_classes: int, backend: str, device:
     fingerprint = json.loads(json.dumps(fingerprint, default=str))  # plain types only (e.g. TorchVersion -> str)
     meta = {"schema": SCHEMA, "space": space, "input_size": input_size, "num_classes": num_classes, "backend": backend,
             "device": device, "fingerprint": fingerprint, "overhead_ms": round(overhead_ms, 6),
-            "calibration": {"scale": 1.0, "offset_ms": 0.0, "fitted_on": 0}, "created": now_iso(), **extra}
+            "calibration": {"coeffs": [1.0, 0.0], "fitted_on": 0}, "created": now_iso(), **extra}
     return LUT(meta)
