@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# The headline job on the embedded default: profile this CPU (ONNX Runtime, 1 thread) into a cached LUT,
+# train a supernet on scikit-learn's bundled digits, evolve under a latency constraint, re-measure.
 demo: $(STAMP)
-	$(VENV)/bin/hwnas spaces
-	$(VENV)/bin/hwnas count --space proxyless --arch proxyless_mobile
+	$(VENV)/bin/hwnas search --latency 6ms --population 20 --generations 9 --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra

@@ -100,7 +100,8 @@ class Strategy:
     @property
     def best(self) -> Record | None:
         ok = [r for r in self.history if r.satisfied]
-        return max(ok, key=lambda r: r.accuracy) if ok else None
+        # ties in accuracy go to the faster / smaller arch
+        return max(ok, key=lambda r: (r.accuracy, -r.metrics.get("latency", r.metrics.get("macs", 0.0)))) if ok else None
 
     # -- running -----------------------------------------------------------------------------------
     def search(self) -> None:
