@@ -91,7 +91,7 @@ _NoArgs = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hwnas.cli import lut_cmds, search_cmds, train_cmds  # noqa: F401  (registers commands)
+    from hwnas.cli import export_cmds, lut_cmds, search_cmds, train_cmds  # noqa: F401  (registers commands)
 
     try:
         rv = cli.main(args=argv, prog_name="hwnas", standalone_mode=False)

@@ -31,7 +31,7 @@ def _slug(s: str) -> str:
 
 
 def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
-               threads: int = 1, progress: Callable[..., None] | None = None, calib_samples: int = 8) -> tuple[str, LUT]:
+               threads: int = 1, progress: Callable[..., None] | None = None, calib_samples: int = 12) -> tuple[str, LUT]:
     """A calibrated LUT measured on this machine, from the cache or profiled now."""
     path = os.path.join(cache_dir(), "luts", f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}_t{threads}.yaml")
     os.makedirs(os.path.dirname(path), exist_ok=True)

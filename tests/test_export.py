@@ -1,0 +1,106 @@
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import shared_path
+from hwnas.errors import HwnasError
+from hwnas.export.final import export, load_weights, read_onnx_metadata
+from hwnas.space import get_space
+
+SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet"]
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_onnx_and_executorch_exports_random_arch(name, tmp_path):
+    sp = get_space(name, input_size=32, num_classes=10)
+    arch = str(sp.random_arch(random.Random(11)))
+    r1 = export(name, arch, "onnx", str(tmp_path / "m.onnx"), input_size=32, num_classes=10, dynamic_batch=True,
+                extra_meta={"constraints": ["latency <= 6ms"]}, time_it=False)
+    assert r1.parity_ok and r1.max_abs_diff <= 1e-4
+    md = read_onnx_metadata(str(tmp_path / "m.onnx"))
+    assert md["hwnas.space"] == name and md["hwnas.arch"] == arch and int(md["hwnas.macs"]) > 0
+    assert yaml.safe_load(md["hwnas.constraints"]) == ["latency <= 6ms"]
+    sp_back = get_space(md["hwnas.space"], input_size=32, num_classes=10)
+    assert str(sp_back.parse(md["hwnas.arch"])) == arch  # metadata round-trips to the same arch
+    import onnx
+    m = onnx.load(str(tmp_path / "m.onnx"))
+    assert m.opset_import[0].version >= 17
+    onnx.checker.check_model(m)
+    r2 = export(name, arch, "executorch", str(tmp_path / "m.pte"), input_size=32, num_classes=10, time_it=False)
+    assert r2.parity_ok and r2.max_abs_diff <= 1e-4
+
+
+def test_export_prints_measured_latency(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--space", "fbnet", "--arch", "fbnet_c", "--format", "onnx",
+                        "--input", "64", "--out", str(tmp_path / "c.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "latency on onnxruntime" in r.stdout and "max |diff|" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--format", "bogus"], "--format"),
+    (["--format", "onnx", "--weights", "/nonexistent/weights.pt"], "not found"),
+])
+def test_export_bad_inputs(tmp_path, args, needle):
+    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--space", "proxyless", "--arch", "proxyless_mobile",
+                        "--out", str(tmp_path / "x.onnx"), *args], capture_output=True, text=True)
+    assert r.returncode != 0 and needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_tensorrt_without_gpu_is_one_line_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU (see tests/test_gpu.py)")
+    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--space", "proxyless", "--arch", "proxyless_mobile",
+                        "--format", "tensorrt", "--out", str(tmp_path / "m.engine")], capture_output=True, text=True)
+    assert r.returncode != 0 and "NVIDIA GPU" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_search_train_export_end_to_end(tmp_path):
+    """search result -> hwnas train -> hwnas export --format onnx: the exported model's accuracy equals PyTorch's."""
+    from hwnas.constraints import Constraint
+    from hwnas.data import load_dataset
+    from hwnas.lut.importers import import_proxylessnas
+    from hwnas.search.driver import run_search
+    from hwnas.supernet.api import TrainConfig, train_supernet
+    ds = load_dataset("digits")
+    sp = get_space("proxyless", input_size=ds.image_size, num_classes=10)
+    net, _ = train_supernet(sp, ds, TrainConfig(epochs=2), str(tmp_path / "sn"), sharing="entangled")
+    lut = import_proxylessnas(shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"))
+    deploy = get_space("proxyless")
+    run_search(deploy, net, ds, lut, [Constraint.parse("latency", "80ms")], "random", 6, 0, str(tmp_path / "s"), {},
+               remeasure=False)
+    result = str(tmp_path / "s" / "result.yaml")
+    r = subprocess.run([sys.executable, "-m", "hwnas", "train", "--arch", result, "--epochs", "2", "--out",
+                        str(tmp_path / "t"), "--init", f"supernet:{tmp_path / 'sn' / 'checkpoint.pt'}", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    weights = str(tmp_path / "t" / "weights.pt")
+    onnx_path = str(tmp_path / "final.onnx")
+    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--arch", result, "--weights", weights, "--format", "onnx",
+                        "--input", str(ds.image_size), "--dynamic-batch", "--out", onnx_path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    md = read_onnx_metadata(onnx_path)
+    assert md["hwnas.arch"] == yaml.safe_load(open(result))["arch"] and "latency <= 80ms" in md["hwnas.constraints"]
+    ck = load_weights(weights)
+    net_pt = get_space("proxyless", input_size=ds.image_size, num_classes=10).build(
+        get_space("proxyless").parse(ck["meta"]["arch"]))
+    net_pt.load_state_dict(ck["model"])
+    net_pt.eval()
+    import onnxruntime as ort
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    x = ds.x_val.contiguous()
+    with torch.no_grad():
+        pt_pred = net_pt(x).argmax(1).numpy()
+    ox_pred = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].argmax(1)
+    acc_pt = float((pt_pred == ds.y_val.numpy()).mean())
+    acc_ox = float((ox_pred == ds.y_val.numpy()).mean())
+    assert acc_ox == acc_pt and acc_pt > 0.2  # trained (chance is 0.1) and identical
+    metrics = yaml.safe_load(open(tmp_path / "t" / "metrics.yaml"))
+    assert metrics["val_accuracy"] == pytest.approx(acc_pt)
