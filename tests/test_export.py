@@ -1,15 +1,12 @@
-import os
 import random
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
 from conftest import shared_path
-from hwnas.errors import HwnasError
 from hwnas.export.final import export, load_weights, read_onnx_metadata
 from hwnas.space import get_space
 

@@ -1,6 +1,5 @@
 import csv
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -194,7 +193,6 @@ def test_search_bad_inputs(trained, tmp_path):
 def test_fpnas_coordinate_descent_with_flops_constraint(tmp_path):
     from hwnas.data import load_dataset
     from hwnas.lut.profile import profile_space
-    from hwnas.lut.table import LUT
     from hwnas.profilers import TimingConfig, get_profiler
     from hwnas.search.driver import run_search
     from hwnas.supernet import Supernet

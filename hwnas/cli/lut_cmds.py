@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import click
 from rich.table import Table
@@ -72,11 +71,10 @@ def lut_group():
     """Inspect, calibrate, validate and import latency lookup tables."""
 
 
-def _load(path: str, check_here: bool = False):
+def _load(path: str):
     from hwnas.lut import LUT
 
-    lut = LUT.load(path)
-    return lut
+    return LUT.load(path)
 
 
 @lut_group.command("show")
@@ -204,10 +202,3 @@ def lut_import(fmt, file, out_path, as_json):
     out.print(f"wrote {out_path}: {len(lut)} entries for space '{sp.name}', {cov}")
     for n, v in d["named_archs_ms"].items():
         out.print(f"  {n}: predicted {v:.1f} ms")
-
-
-def _capture_warnings() -> None:
-    def show(message, category, filename, lineno, file=None, line=None):
-        _warn(str(message))
-
-    warnings.showwarning = show

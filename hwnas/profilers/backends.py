@@ -22,11 +22,14 @@ class _TempDirMixin:
     """Artefacts are written to a private temp dir removed on close."""
 
     _tmp: str | None = None
+    _n = 0
 
-    def tmp(self, name: str) -> str:
+    def next_path(self, ext: str) -> str:
+        """A fresh artefact path in the private temp dir."""
         if self._tmp is None:
             self._tmp = tempfile.mkdtemp(prefix="hwnas-")
-        return os.path.join(self._tmp, name)
+        self._n += 1
+        return os.path.join(self._tmp, f"m{self._n}.{ext}")
 
     def close(self) -> None:
         if self._tmp:
@@ -100,7 +103,6 @@ class ORTProfiler(_TempDirMixin, Profiler):
             raise BackendUnavailableError(
                 f"ONNX Runtime here has no {ep} (available: {', '.join(self.ort.get_available_providers())}); "
                 "install onnxruntime-gpu on a CUDA machine or use --provider cpu")
-        self._count = 0
 
     def session(self, path: str) -> Any:
         so = self.ort.SessionOptions()
@@ -117,10 +119,8 @@ class ORTProfiler(_TempDirMixin, Profiler):
         return self.ort.InferenceSession(path, so, providers=providers)
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
-        self._count += 1
         x = self.input_tensor(input_shape)
-        path = to_onnx(module, x, self.tmp(f"m{self._count}.onnx"))
-        sess = self.session(path)
+        sess = self.session(to_onnx(module, x, self.next_path("onnx")))
         feed = {sess.get_inputs()[0].name: x.numpy()}
         if self.provider == "cpu":
             return lambda: sess.run(None, feed)
@@ -155,15 +155,12 @@ class TensorRTProfiler(_TempDirMixin, Profiler):
         check_cuda(device)
         self.trt = require("tensorrt", "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine")
         self.fp16 = fp16
-        self._count = 0
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
         from hwnas.profilers.trt import TRTEngine, build_engine
 
-        self._count += 1
         x = self.input_tensor(input_shape)
-        path = to_onnx(module, x, self.tmp(f"m{self._count}.onnx"))
-        engine = TRTEngine(build_engine(path, fp16=self.fp16), self.device)
+        engine = TRTEngine(build_engine(to_onnx(module, x, self.next_path("onnx")), fp16=self.fp16), self.device)
         xd = x.to(self.device)
         engine.bind(xd)
         return engine.execute
@@ -178,27 +175,36 @@ class TensorRTProfiler(_TempDirMixin, Profiler):
         return fp
 
 
-@register_profiler
-class ExecuTorchProfiler(_TempDirMixin, Profiler):
-    """ExecuTorch: XNNPACK-delegated ``.pte`` run by ``executorch.runtime`` on this host (threads: XNNPACK's
-    own pool, which ExecuTorch's Python runtime does not expose; recorded as such)."""
+class _MobileProfiler(_TempDirMixin, Profiler):
+    """Mobile runtimes run on this host (``cpu``) or, with ``android``, need a phone attached over adb."""
 
-    name = "executorch"
     devices = ("cpu", "android")
 
     def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
         super().__init__(device, threads, **kw)
-        self.et = require("executorch", MOBILE_HINT)
+        self.load_runtime()
         if device == "android":
             from hwnas.profilers.android import require_phone
+
             require_phone()
-        self._count = 0
+
+    def load_runtime(self) -> None:
+        raise NotImplementedError
+
+
+@register_profiler
+class ExecuTorchProfiler(_MobileProfiler):
+    """ExecuTorch: XNNPACK-delegated ``.pte`` run by ``executorch.runtime`` on this host (threads: XNNPACK's
+    own pool, which ExecuTorch's Python runtime does not expose; recorded as such)."""
+
+    name = "executorch"
+
+    def load_runtime(self) -> None:
+        self.et = require("executorch", MOBILE_HINT)
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
-        self._count += 1
         x = self.input_tensor(input_shape)
-        path = to_executorch(module, x, self.tmp(f"m{self._count}.pte"))
-        model = ExecuTorchModel(path)
+        model = ExecuTorchModel(to_executorch(module, x, self.next_path("pte")))
         return lambda: model.method.execute([x])
 
     def fingerprint(self) -> dict[str, Any]:
@@ -209,30 +215,22 @@ class ExecuTorchProfiler(_TempDirMixin, Profiler):
 
 
 @register_profiler
-class LiteRTProfiler(_TempDirMixin, Profiler):
+class LiteRTProfiler(_MobileProfiler):
     """LiteRT (TFLite): litert-torch converts, the ai-edge-litert Interpreter runs with its default XNNPACK
     delegate and ``threads`` threads, on this host."""
 
     name = "litert"
-    devices = ("cpu", "android")
 
-    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
-        super().__init__(device, threads, **kw)
+    def load_runtime(self) -> None:
         from hwnas.profilers.artifacts import quiet_fds
 
         with quiet_fds():
             require("litert_torch", MOBILE_HINT)
             require("ai_edge_litert.interpreter", MOBILE_HINT)
-        if device == "android":
-            from hwnas.profilers.android import require_phone
-            require_phone()
-        self._count = 0
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
-        self._count += 1
         x = self.input_tensor(input_shape)
-        path = to_tflite(module, x, self.tmp(f"m{self._count}.tflite"))
-        model = TFLiteModel(path, self.threads)
+        model = TFLiteModel(to_tflite(module, x, self.next_path("tflite")), self.threads)
         model.set_input(np.ascontiguousarray(x.numpy()))
         return model.invoke
 

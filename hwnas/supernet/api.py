@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict
 from typing import Any, Callable
 
 import torch
@@ -62,5 +61,4 @@ def evaluate(supernet: Supernet, arch: Arch, data: Dataset, bn_recalibrate: bool
     return subnet_accuracy(extract(supernet, arch), data, bn_recalibrate, bn_batches)
 
 
-__all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "load_supernet", "evaluate", "TrainConfig",
-           "asdict"]
+__all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "load_supernet", "evaluate", "TrainConfig"]

@@ -97,13 +97,20 @@ class ChoiceLayer(nn.Module):
             self._views[sig] = (m, shapes, slots)
         return self._views[sig]
 
-    def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
+    def resolve(self, choice: str) -> tuple[nn.Module, OpSig | None] | None:
+        """(parent module, the sig to slice it to — None when the parent itself runs), or None for identity."""
         r = self.route[choice]
         if r is None:
-            return x
+            return None
         gi, sig = r
-        parent = self.parents[gi]
-        if sig == self.parent_sigs[gi]:
+        return self.parents[gi], (None if sig == self.parent_sigs[gi] else sig)
+
+    def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
+        r = self.resolve(choice)
+        if r is None:
+            return x
+        parent, sig = r
+        if sig is None:
             return parent(x)
         m, shapes, slots = self.view(sig)
         m.train(self.training)
@@ -113,15 +120,12 @@ class ChoiceLayer(nn.Module):
         return m(x)
 
     def state_for(self, choice: str) -> dict[str, torch.Tensor] | None:
-        r = self.route[choice]
+        r = self.resolve(choice)
         if r is None:
             return None
-        gi, sig = r
-        parent = self.parents[gi]
-        if sig == self.parent_sigs[gi]:
-            return {k: v.detach().clone() for k, v in parent.state_dict().items()}
-        shapes = self.view(sig)[1]
-        return {k: v.detach().clone() for k, v in sliced_state(parent, shapes).items()}
+        parent, sig = r
+        src = parent.state_dict() if sig is None else sliced_state(parent, self.view(sig)[1])
+        return {k: v.detach().clone() for k, v in src.items()}
 
 
 class Supernet(nn.Module):
