@@ -28,6 +28,10 @@ class Registry(Generic[T]):
 
         return deco
 
+    def register_class(self, cls: T) -> T:
+        """Class decorator: register ``cls`` under its ``name`` class attribute."""
+        return self.register(cls.name)(cls)  # type: ignore[attr-defined]
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

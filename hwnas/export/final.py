@@ -124,7 +124,7 @@ def build_for_export(space_name: str, arch_text: str, weights: str | None, input
     return sp, arch, net.eval(), notes
 
 
-def onnx_metadata(sp: SearchSpace, arch: Arch, net: Network, extra: dict[str, Any]) -> dict[str, str]:
+def onnx_metadata(sp: SearchSpace, arch: Arch, extra: dict[str, Any]) -> dict[str, str]:
     rep = count_arch(sp, arch)
     md = {"hwnas.space": sp.name, "hwnas.arch": str(arch), "hwnas.input_size": str(sp.input_size),
           "hwnas.num_classes": str(sp.num_classes), "hwnas.macs": str(rep.macs), "hwnas.params": str(rep.params),
@@ -162,7 +162,7 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
                 raise BackendUnavailableError("TensorRT export needs an NVIDIA GPU with CUDA and this machine has none; "
                                               "use --format onnx or executorch here")
             require("tensorrt", "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine")
-        _write_onnx(net, x, onnx_path, dynamic_batch, onnx_metadata(sp, arch, net, extra_meta or {}))
+        _write_onnx(net, x, onnx_path, dynamic_batch, onnx_metadata(sp, arch, extra_meta or {}))
     if fmt == "onnx":
         import onnxruntime as ort
 

@@ -149,7 +149,8 @@ def compare(pred: Sequence[float], stats: Sequence[TimingStats]) -> dict[str, fl
     halves = []
     for s in stats:
         rm = s.round_medians or [s.median]
-        a, b = np.median(rm[0::2]), np.median(rm[1::2]) if len(rm) > 1 else np.median(rm)
+        a = np.median(rm[0::2])
+        b = np.median(rm[1::2]) if len(rm) > 1 else a
         halves.append(abs(a - b) / ((a + b) / 2))
     h = np.asarray(halves)
     tau = st.kendalltau(p, m).statistic if len(p) > 1 else float("nan")

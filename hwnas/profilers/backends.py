@@ -49,7 +49,6 @@ class TorchProfiler(Profiler):
         check_cuda(device)
         if not device.startswith("cuda"):
             torch.set_num_threads(threads)
-        self._n = 0
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
         m = module.eval().to(self.device)

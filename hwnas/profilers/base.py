@@ -196,13 +196,8 @@ class _Identity(nn.Module):
 PROFILERS: Registry[type[Profiler]] = Registry("profiler backend")
 
 
-def register_profiler(cls: type[Profiler]) -> type[Profiler]:
-    PROFILERS.register(cls.name)(cls)
-    return cls
-
-
-def list_profilers() -> list[str]:
-    return PROFILERS.names()
+register_profiler = PROFILERS.register_class
+list_profilers = PROFILERS.names
 
 
 def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:

@@ -130,14 +130,6 @@ class Strategy:
 STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 
 
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    STRATEGIES.register(cls.name)(cls)
-    return cls
-
-
-def list_strategies() -> list[str]:
-    return STRATEGIES.names()
-
-
-def get_strategy(name: str) -> type[Strategy]:
-    return STRATEGIES.get(name)
+register_strategy = STRATEGIES.register_class
+list_strategies = STRATEGIES.names
+get_strategy = STRATEGIES.get

@@ -150,7 +150,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         if progress:
             progress("search", len(strat.history), budget, {"best": (strat.best.accuracy if strat.best else 0.0)})
 
-    def write(final: bool, interrupted: bool = False) -> None:
+    def write(interrupted: bool = False) -> None:
         best = strat.best
         res: dict[str, Any] = {"space": deploy_space.name, "strategy": strategy, "stopped_by": strat.stopped_by or
                                ("interrupted" if interrupted else "running"),
@@ -176,7 +176,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
     if strategy == "coordinate":
         kw["trainer"] = ctx
     strat: Strategy = cls(deploy_space, ctx.accuracy, hard, budget, seed, on_record=on_record,
-                          on_checkpoint=lambda s: write(False), **kw)
+                          on_checkpoint=lambda s: write(), **kw)
     if resume and os.path.exists(state_path):
         with open(state_path) as f:
             strat.load_state_dict(json.load(f))
@@ -184,10 +184,10 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         strat.run()
     except KeyboardInterrupt:
         strat.stopped_by = "interrupted"
-        write(True, interrupted=True)
+        write(interrupted=True)
         outcome.history, outcome.interrupted = strat.history, True
         return outcome
-    write(True)
+    write()
     best = strat.best
     if best is not None and remeasure:
         arch = deploy_space.parse(best.arch)

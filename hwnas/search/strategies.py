@@ -130,14 +130,10 @@ class CoordinateSearch(Strategy):
                 self.checkpoint()
         self.final = cur
 
+    @property
+    def best(self):
+        """The arch coordinate descent settled on (its latest score), not the top score of mixed stages."""
+        final = getattr(self, "final", None)
+        recs = [r for r in self.history if final is not None and r.arch == str(final)]
+        return recs[-1] if recs else super().best
 
-def _coordinate_best(self: CoordinateSearch):
-    final = getattr(self, "final", None)
-    if final is not None:
-        recs = [r for r in self.history if r.arch == str(final)]
-        if recs:
-            return recs[-1]
-    return Strategy.best.fget(self)  # type: ignore[attr-defined]
-
-
-CoordinateSearch.best = property(_coordinate_best)  # type: ignore[assignment]

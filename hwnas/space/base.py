@@ -154,13 +154,8 @@ class SearchSpace:
 SPACES: Registry[type[SearchSpace]] = Registry("space")
 
 
-def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
-    SPACES.register(cls.name)(cls)
-    return cls
-
-
-def list_spaces() -> list[str]:
-    return SPACES.names()
+register_space = SPACES.register_class
+list_spaces = SPACES.names
 
 
 def get_space(name: str, arch_text: str | None = None, **kwargs: Any) -> SearchSpace:
