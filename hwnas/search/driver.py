@@ -199,8 +199,11 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
             lat["measured_note"] = str(e)
             prof = None
         if prof is not None:
+            # measured in the same context as the calibration: interleaved with the calibration networks
+            # (a network timed alone runs with hotter caches than the calibrated whole-network figures)
+            others = [deploy_space.parse(t) for t in lut.calibration.get("archs", []) if t != best.arch]
             with prof:
-                st = measure_archs(deploy_space, prof, [arch], rounds=5, runs=20)[0]
+                st = measure_archs(deploy_space, prof, [arch, *others], rounds=5, runs=20)[0]
             lat.update({"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4), "measured_p90_ms": round(st.p90, 4),
                         "error_pct": round(100 * (lat["predicted_ms"] - st.median) / st.median, 2)})
         _atomic_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(outcome.result, sort_keys=False))
