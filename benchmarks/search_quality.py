@@ -3,13 +3,14 @@ trained on the embedded ``digits`` data, over several seeds.
 
 Prints, per seed and as mean ± sd: the best supernet accuracy each strategy found (held-out split, BN
 recalibrated), the mean of its 10 best, and the best-so-far after a quarter and a half of the budget;
-then how often evolution wins, with a paired Wilcoxon signed-rank test (ties dropped).  The latency bound defaults to the ``--quantile`` of uniformly random archs'
-predicted latency (a realistic, selective target; the space's all-skip minimum is far below any real model).
+then how often evolution wins, with a paired Wilcoxon signed-rank test (ties dropped).  The latency
+bound defaults to the ``--quantile`` of uniformly random archs' predicted latency (a realistic, selective
+target; the space's all-skip minimum is far below any real model).
 
 The latency comes from the published Pixel-1 LUT when ../shared is present (no measuring needed), else
 from a LUT measured here.  Runs are spread over ``--jobs`` processes (1 torch thread each).
 
-    .venv/bin/python benchmarks/search_quality.py [--seeds 5] [--budget 300] [--epochs 8] [--jobs 2]
+    .venv/bin/python benchmarks/search_quality.py [--seeds 10] [--budget 300] [--epochs 8] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def _run(job: tuple[str, int, str, int, int, int]) -> dict:
     accs = [r.accuracy for r in s.history]
     assert all(r.satisfied for r in s.history)
     return {"name": name, "seed": seed, "best": max(accs), "top10": float(np.mean(sorted(accs)[-10:])),
-            "q1": max(accs[: budget // 4]), "q2": max(accs[: budget // 2]), "n": len(accs),
+            "q1": max(accs[: budget // 4]), "q2": max(accs[: budget // 2]),
             "latency": s.best.metrics["latency"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--population", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=8, help="supernet training epochs on digits")
