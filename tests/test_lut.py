@@ -191,6 +191,7 @@ def test_validate_cli_end_to_end(small_lut, tmp_path):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["samples"] == 6 and d["calibrated"] and os.path.getsize(png) > 1000
+    assert d["calibration"].startswith("measured = polyval(") and "fitted on 4 networks" in d["calibration"]
     assert not set(d["archs"]) & set(LUT.load(path).calibration["archs"])
     assert -1 <= d["kendall_tau"] <= 1 and 0 <= d["within_10_pct"] <= 100
 

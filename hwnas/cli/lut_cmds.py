@@ -82,6 +82,8 @@ def _load(path: str):
 @click.option("--json", "as_json", is_flag=True)
 def lut_show(lut_path, as_json):
     """Summarise a LUT: header, fingerprint, calibration, entries."""
+    from hwnas.lut.fidelity import calibration_text
+
     d = _load(lut_path).describe()
     if as_json:
         emit_json(d)
@@ -90,8 +92,7 @@ def lut_show(lut_path, as_json):
     for k in ("space", "input_size", "num_classes", "backend", "device", "overhead_ms", "entries", "created", "updated"):
         t.add_row(k, str(d.get(k)))
     t.add_row("fingerprint", ", ".join(f"{k}={v}" for k, v in (d.get("fingerprint") or {}).items()))
-    cal = d["calibration"]
-    t.add_row("calibration", f"measured = polyval({cal.get('coeffs')}, sum), fitted on {cal.get('fitted_on', 0)} networks")
+    t.add_row("calibration", calibration_text(d["calibration"]))
     t.add_row("op types", ", ".join(f"{k}: {v}" for k, v in d["op_types"].items()))
     if d["latency_ms"]:
         lm = d["latency_ms"]
@@ -114,7 +115,7 @@ def _space_for(lut):
 @click.option("--json", "as_json", is_flag=True)
 def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     """Fit the calibration (sum of ops -> whole network) from measured networks; store it in the LUT."""
-    from hwnas.lut.fidelity import calibrate, profiler_for
+    from hwnas.lut.fidelity import calibrate, calibration_text, profiler_for
 
     lut = _load(lut_path)
     sp = _space_for(lut)
@@ -126,8 +127,7 @@ def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     if as_json:
         emit_json(cal)
     elif not quiet:
-        out.print(f"calibrated {lut_path}: measured = polyval({[round(c, 5) for c in cal['coeffs']]}, sum) "
-                  f"(fitted on {cal['fitted_on']} networks)")
+        out.print(f"calibrated {lut_path}: {calibration_text(cal)}")
 
 
 def _fp_warn(lut, prof) -> None:
@@ -175,6 +175,7 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_js
     if s["drift_pct"] is not None:
         t.add_row("drift since calibration", f"{s['drift_pct']:+.1f}% (calibration networks re-measured now)"
                   + ("; calibration refitted on this session" if s["refit"] else ""))
+    t.add_row("calibration", s["calibration"])
     t.add_row("plot", plot_path)
     out.print(t)
 

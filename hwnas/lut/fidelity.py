@@ -1,8 +1,8 @@
 """Whole-network measurement, calibration and validation of LUT predictions.
 
 Ops timed in isolation run cache-hot and sum low (≈ -14% on these machines), so the LUT carries a
-linear calibration fitted on a few measured whole networks (``calibrate``); ``validate`` then measures
-*other* random archs in interleaved rounds, reports the measurement's own repeatability (noise floor:
+calibration (a polynomial of the LUT sum) fitted on a few measured whole networks (``calibrate``);
+``validate`` then measures *other* random archs in interleaved rounds, reports the measurement's own repeatability (noise floor:
 how well two halves of the rounds agree) next to the prediction error, and can plot them.
 """
 
@@ -87,6 +87,12 @@ def fit_calibration(raw: Sequence[float], measured: Sequence[float]) -> tuple[fl
     return [float(np.mean(m / r)), 0.0]
 
 
+def calibration_text(cal: dict[str, Any]) -> str:
+    """One line saying what a stored calibration computes."""
+    c = [round(float(x), 5) for x in cal.get("coeffs", [1.0, 0.0])]
+    return f"measured = polyval({c}, sum of ops), fitted on {cal.get('fitted_on', 0)} networks"
+
+
 def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8, seed: int = 1234, rounds: int = 3,
               progress: Progress | None = None) -> dict[str, Any]:
     """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured networks: half spread
@@ -126,6 +132,7 @@ class ValidationReport:
     calibrated: bool
     drift_pct: float | None = None  # calibration networks now vs when calibrated (median, %)
     refit: bool = False             # calibration refitted on same-session measurements
+    calibration: str = ""           # what the calibration used computes (calibration_text)
     archs: list[str] = field(default_factory=list)
     predicted_ms: list[float] = field(default_factory=list)
     measured_ms: list[float] = field(default_factory=list)
@@ -182,12 +189,14 @@ def validate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 50
         now = np.array([s.median for s in cal_stats])
         drift = float(100 * (np.median(now / np.asarray(cal["measured_ms"], float)) - 1))
     pred = LatencyPredictor(lut, space)
+    used = cal
     if refit and cal_archs:
         raw = LatencyPredictor(lut, space, calibrated=False)
         pred.coeffs = np.asarray(fit_calibration([raw.raw(a) for a in cal_archs], [s.median for s in cal_stats]))
+        used = {"coeffs": list(pred.coeffs), "fitted_on": len(cal_archs)}
     p = pred.predict_many(archs)
     return ValidationReport(space.name, profiler.name, len(archs), rounds, calibrated=cal.get("fitted_on", 0) > 0,
-                            drift_pct=drift, refit=bool(refit and cal_archs),
+                            drift_pct=drift, refit=bool(refit and cal_archs), calibration=calibration_text(used),
                             archs=[str(a) for a in archs], predicted_ms=[float(x) for x in p],
                             measured_ms=[s.median for s in stats], **compare(p, stats))
 
