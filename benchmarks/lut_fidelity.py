@@ -63,7 +63,7 @@ def run(space_name: str, samples: int, rounds: int, runs: int, calib: int, out_d
         pred.predict(a)
     single = len(archs) / (time.perf_counter() - t0)
     return {"space": space_name, "ops": res.total, "profile_wall_s": round(profile_s, 2),
-            "stored_calibration_fit": {k: cal[k] for k in ("coeffs", "fitted_on", "class_scale") if k in cal},
+            "stored_calibration_fit": {k: cal[k] for k in ("coeffs", "fitted_on")},
             "samples": len(archs),
             "rounds": rounds, "runs_per_round": runs, "measure_wall_s": round(measure_s, 1),
             "latency_range_ms": [round(stats_range[0], 3), round(stats_range[1], 3)],
