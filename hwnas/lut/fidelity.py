@@ -2,8 +2,9 @@
 
 Ops timed in isolation run cache-hot and sum low (≈ -14% on these machines), so the LUT carries a
 calibration (a polynomial of the LUT sum) fitted on a few measured whole networks (``calibrate``);
-``validate`` then measures *other* random archs in interleaved rounds, reports the measurement's own repeatability (noise floor:
-how well two halves of the rounds agree) next to the prediction error, and can plot them.
+``validate`` then measures *other* random archs in interleaved rounds, reports the measurement's own
+repeatability (noise floor: how well two halves of the rounds agree) next to the prediction error, and
+can plot them.
 """
 
 from __future__ import annotations
