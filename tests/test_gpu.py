@@ -51,11 +51,37 @@ def test_profile_cli_cuda_small_space(tmp_path):
 
 
 @requires_gpu
+def test_torch_cuda_graph_replays_the_module():
+    torch.manual_seed(0)
+    m = build_op(SMALL)
+    with get_profiler("torch", device="cuda", cuda_graph=True, config=FAST) as p:
+        run = p.compile(m, SMALL.in_shape)
+        got = run().cpu()
+        st = p.time_runnable(run)
+        again = p.measure(build_op(SMALL), SMALL.in_shape)  # measure() captures afresh
+        assert p.fingerprint()["execution"] == "cuda-graph"
+    with torch.no_grad():
+        ref = m.cpu()(p.input_tensor(SMALL.in_shape))
+    assert (got - ref).abs().max().item() <= 1e-3 * max(1.0, ref.abs().max().item())
+    assert 0 < st.p10 <= st.median <= st.p90 < 100 and again.median > 0
+
+
+@requires_gpu
 @requires_ort_cuda
-def test_ort_cuda_ep():
+def test_ort_cuda_ep_runs_on_the_gpu():
     with get_profiler("ort", device="cuda", config=FAST) as p:
         st = p.measure(build_op(SMALL), SMALL.in_shape)
-    assert st.median > 0
+        assert p.fingerprint()["provider"] == "CUDAExecutionProvider"
+    assert 0 < st.p10 <= st.median <= st.p90 < 100
+
+
+@requires_gpu
+@requires_ort_cuda
+def test_ort_cuda_graph_runs():
+    with get_profiler("ort", device="cuda", cuda_graph=True, config=FAST) as p:
+        st = p.measure(build_op(SMALL), SMALL.in_shape)
+        assert p.fingerprint()["execution"] == "cuda-graph"
+    assert 0 < st.p10 <= st.median <= st.p90 < 100
 
 
 @requires_gpu
@@ -83,3 +109,10 @@ def test_cuda_request_without_gpu_is_one_line_error():
     r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--device", "cuda", "--out", os.devnull],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no CUDA GPU" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cuda_graph_needs_cuda_and_torch():
+    for extra in (["--device", "cpu", "--backend", "torch"], ["--device", "cpu", "--backend", "ort"]):
+        r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--cuda-graph", *extra, "--out", os.devnull],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and "--cuda-graph" in r.stderr and "Traceback" not in r.stderr

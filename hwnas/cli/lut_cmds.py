@@ -25,6 +25,7 @@ def default_lut_path(space: str, backend: str, device: str, input_size: int) -> 
 @click.option("--backend", default=None, help="torch, ort, tensorrt, executorch, litert [default: ort on cpu, torch on cuda].")
 @click.option("--provider", default=None, help="ONNX Runtime execution provider: cpu, cuda, tensorrt.")
 @click.option("--fp16", is_flag=True, help="TensorRT: allow fp16 kernels.")
+@click.option("--cuda-graph", is_flag=True, help="torch/ort on CUDA: time CUDA-graph replays, not eager launches.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True)
 @click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
@@ -35,8 +36,8 @@ def default_lut_path(space: str, backend: str, device: str, input_size: int) -> 
 @click.option("--overwrite", is_flag=True, help="Replace an existing LUT.")
 @click.option("--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def profile_cmd(space, device, backend, provider, fp16, input_size, classes, batch, threads, rounds, out_path, resume,
-                overwrite, quiet, as_json):
+def profile_cmd(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds, out_path,
+                resume, overwrite, quiet, as_json):
     """Measure every distinct op of a space into a latency LUT."""
     from hwnas.lut.profile import profile_space
     from hwnas.profilers import TimingConfig, get_profiler
@@ -50,6 +51,10 @@ def profile_cmd(space, device, backend, provider, fp16, input_size, classes, bat
         kw["provider"] = provider
     if fp16:
         kw["fp16"] = True
+    if cuda_graph:
+        if backend not in ("torch", "ort"):
+            raise click.UsageError(f"--cuda-graph applies to --backend torch or ort, not {backend}")
+        kw["cuda_graph"] = True
     with get_profiler(backend, device=device, threads=threads, batch=batch, config=TimingConfig(rounds=rounds), **kw) as prof:
         with progress_bar(quiet or as_json) as cb:
             try:

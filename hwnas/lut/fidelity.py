@@ -244,5 +244,7 @@ def profiler_for(lut: LUT, **overrides: Any) -> Profiler:
         kw["provider"] = {v: k for k, v in ORT_PROVIDERS.items()}.get(fp["provider"], "cpu")
     if backend == "tensorrt":
         kw["fp16"] = fp.get("precision") == "fp16"
+    if fp.get("execution") == "cuda-graph":
+        kw["cuda_graph"] = True
     kw.update(overrides)
     return get_profiler(backend, device=str(lut.meta.get("device", "cpu")), **kw)

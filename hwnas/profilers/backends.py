@@ -4,8 +4,10 @@ host).  Each compiles a module into a zero-argument runnable; timing lives in :m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
@@ -39,24 +41,55 @@ class _TempDirMixin:
 
 @register_profiler
 class TorchProfiler(Profiler):
-    """Eager PyTorch; on CUDA each timed run is bracketed by CUDA events after a synchronize."""
+    """Eager PyTorch; on CUDA each timed run is bracketed by CUDA events after a synchronize.
+
+    ``cuda_graph=True`` (CUDA only) captures each module once into a CUDA graph and times its replay --
+    what ``torch.compile(mode="reduce-overhead")`` or a hand-captured graph deploys.  At batch 1 eager
+    execution on a big GPU is bound by the CPU launching kernels one by one, which a per-op table models
+    poorly; a graph replays the whole kernel sequence with one launch, so op times add up."""
 
     name = "torch"
     devices = ("cpu", "cuda")
 
-    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
+    def __init__(self, device: str = "cpu", threads: int = 1, cuda_graph: bool = False, **kw: Any) -> None:
         super().__init__(device, threads, **kw)
         check_cuda(device)
+        if cuda_graph and not device.startswith("cuda"):
+            raise BackendUnavailableError("--cuda-graph needs --device cuda; drop it to profile eager PyTorch on CPU")
+        self.cuda_graph = cuda_graph
         if not device.startswith("cuda"):
             torch.set_num_threads(threads)
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
         m = module.eval().to(self.device)
         x = self.input_tensor(input_shape).to(self.device)
+        if self.cuda_graph:
+            return self._capture(m, x)
 
         @torch.no_grad()
         def run() -> Any:
             return m(x)
+
+        return run
+
+    def _capture(self, m: nn.Module, x: torch.Tensor) -> Runnable:
+        """Warm up on a side stream (lazy init and cuDNN choices stay out of the graph), then capture."""
+        with torch.cuda.device(self.device), torch.no_grad():
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    m(x)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                out = m(x)
+
+        def run() -> torch.Tensor:
+            graph.replay()
+            return out  # the graph's static output buffer
+
+        run.buffers = (m, x)  # type: ignore[attr-defined]  # the graph reads them: keep them alive with it
 
         return run
 
@@ -76,7 +109,7 @@ class TorchProfiler(Profiler):
         fp = super().fingerprint()
         if self.device.startswith("cuda"):
             fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda,
-                      cudnn=torch.backends.cudnn.version())
+                      cudnn=torch.backends.cudnn.version(), execution="cuda-graph" if self.cuda_graph else "eager")
         return fp
 
 
@@ -90,11 +123,15 @@ class ORTProfiler(_TempDirMixin, Profiler):
     name = "ort"
     devices = ("cpu", "cuda")
 
-    def __init__(self, device: str = "cpu", threads: int = 1, provider: str | None = None, **kw: Any) -> None:
+    def __init__(self, device: str = "cpu", threads: int = 1, provider: str | None = None, cuda_graph: bool = False,
+                 **kw: Any) -> None:
         super().__init__(device, threads, **kw)
         check_cuda(device)
         self.ort = require("onnxruntime", "pip install onnxruntime (or onnxruntime-gpu for CUDA)")
         self.provider = provider or ("cuda" if device.startswith("cuda") else "cpu")
+        if cuda_graph and self.provider != "cuda":
+            raise BackendUnavailableError("--cuda-graph needs the CUDA execution provider (--device cuda)")
+        self.cuda_graph = cuda_graph
         if self.provider not in ORT_PROVIDERS:
             raise BackendUnavailableError(f"unknown ORT provider '{self.provider}'; choose cpu, cuda or tensorrt")
         ep = ORT_PROVIDERS[self.provider]
@@ -102,6 +139,10 @@ class ORTProfiler(_TempDirMixin, Profiler):
             raise BackendUnavailableError(
                 f"ONNX Runtime here has no {ep} (available: {', '.join(self.ort.get_available_providers())}); "
                 "install onnxruntime-gpu on a CUDA machine or use --provider cpu")
+
+    @property
+    def device_id(self) -> int:
+        return int(self.device.split(":")[1]) if ":" in self.device else 0
 
     def session(self, path: str) -> Any:
         so = self.ort.SessionOptions()
@@ -111,22 +152,40 @@ class ORTProfiler(_TempDirMixin, Profiler):
         so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         ep = ORT_PROVIDERS[self.provider]
-        opts: dict[str, Any] = {}
-        if self.provider != "cpu":
-            opts["device_id"] = int(self.device.split(":")[1]) if ":" in self.device else 0
-        providers = [(ep, opts)] + ([] if ep == "CPUExecutionProvider" else ["CPUExecutionProvider"])
-        return self.ort.InferenceSession(path, so, providers=providers)
+        if self.provider == "cpu":
+            return self.ort.InferenceSession(path, so, providers=[ep])
+        if hasattr(self.ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels (onnxruntime-gpu >= 1.21)
+            with contextlib.redirect_stdout(sys.stderr):  # it prints warnings; keep --json output clean
+                self.ort.preload_dlls()
+        opts = {"device_id": self.device_id}
+        if self.cuda_graph:
+            opts["enable_cuda_graph"] = "1"
+        sess = self.ort.InferenceSession(path, so, providers=[(ep, opts), "CPUExecutionProvider"])
+        if sess.get_providers()[0] != ep:  # ORT falls back to CPU silently when a provider fails to load
+            raise BackendUnavailableError(
+                f"ONNX Runtime could not start {ep} (session runs on {sess.get_providers()}); check that the CUDA "
+                "and cuDNN versions onnxruntime-gpu was built for are installed (pip install 'onnxruntime-gpu[cuda,cudnn]')")
+        return sess
 
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
         x = self.input_tensor(input_shape)
         sess = self.session(to_onnx(module, x, self.next_path("onnx")))
-        feed = {sess.get_inputs()[0].name: x.numpy()}
+        name = sess.get_inputs()[0].name
         if self.provider == "cpu":
+            feed = {name: x.numpy()}
             return lambda: sess.run(None, feed)
-        # GPU providers: bind input/output once so timing excludes host<->device copies of the feed
+        # GPU providers: the input lives on the GPU and the output is bound there once, so a timed run
+        # is the graph's execution, without host<->device copies
+        # (a CUDA graph also needs the output at a fixed address: allocate it once)
         io = sess.io_binding()
-        io.bind_cpu_input(sess.get_inputs()[0].name, feed[sess.get_inputs()[0].name])
-        io.bind_output(sess.get_outputs()[0].name, "cuda")
+        io.bind_ortvalue_input(name, self.ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", self.device_id))
+        if self.cuda_graph:
+            with torch.no_grad():
+                shape = tuple(module(x).shape)
+            y = self.ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", self.device_id)
+            io.bind_ortvalue_output(sess.get_outputs()[0].name, y)
+        else:
+            io.bind_output(sess.get_outputs()[0].name, "cuda", self.device_id)
 
         def run() -> None:
             sess.run_with_iobinding(io)
@@ -138,7 +197,8 @@ class ORTProfiler(_TempDirMixin, Profiler):
         fp = super().fingerprint()
         fp.update(onnxruntime=self.ort.__version__, provider=ORT_PROVIDERS[self.provider])
         if self.device.startswith("cuda"):
-            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
+            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda,
+                      execution="cuda-graph" if self.cuda_graph else "eager")
         return fp
 
 
