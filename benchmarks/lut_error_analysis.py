@@ -51,13 +51,15 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=16)
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--mults", default="1,3,6", help="profile the LUT with these multiples of 5 rounds per op")
+    ap.add_argument("--save", default=None, help="write the measurements (npz) for offline model comparisons")
     a = ap.parse_args()
     torch.set_num_threads(1)
     sp = get_space(a.space, input_size=224)
     d = tempfile.mkdtemp(prefix="hwnas-lut-err-")
     with get_profiler("ort", device="cpu", threads=1, config=TimingConfig(rounds=a.rounds, block=20)) as prof:
         luts = {}
-        for mult in (1, 3, 6):
+        for mult in sorted({1, *map(int, a.mults.split(","))}):
             prof.config = TimingConfig(rounds=5 * mult, block=20)
             t0 = time.time()
             luts[mult] = profile_space(sp, prof, f"{d}/lut{mult}.yaml", overwrite=True).lut
@@ -83,6 +85,14 @@ def main() -> None:
         raw = np.array([LatencyPredictor(lut, sp, calibrated=False).raw(x) for x in archs])
         c = np.polyfit(raw[:nc], y[:nc], 2)
         report(f"LUT {5 * mult} rounds, quadratic calibration", np.polyval(c, raw)[nc:], yv)
+    raw = np.array([LatencyPredictor(luts[1], sp, calibrated=False).raw(x) for x in archs])
+    for deg in (1, 2):  # the same forms fitted on relative error (weights 1/y), which the metrics measure
+        c = np.polyfit(raw[:nc], y[:nc], deg, w=1 / y[:nc])
+        report(f"{('linear', 'quadratic')[deg - 1]} calibration, relative least squares", np.polyval(c, raw)[nc:], yv)
+    half = nc // 2  # calibration = spread [:half] + uniform [half:nc]
+    for name, idx in (("spread", slice(0, half)), ("uniform", slice(half, nc))):
+        c = np.polyfit(raw[idx], y[idx], 1)
+        report(f"linear calibration on the {name} half only", np.polyval(c, raw)[nc:], yv)
     lut, ovh, coster = luts[1], luts[1].overhead_ms, ArchCoster(sp)
     for mode in ("group", "kernel", "expansion", "resolution"):
         feats = []
@@ -96,11 +106,17 @@ def main() -> None:
         A = np.array([[f.get(k, 0.0) for k in keys] + [1.0] for f in feats])
         w = optimize.nnls(A[:nc], y[:nc])[0]
         report(f"per-{mode} scale factors ({len(keys)} classes, NNLS)", (A @ w)[nc:], yv)
+        if mode == "group":
+            groups = (A, keys)
     raw = np.array([pred.raw(x) for x in archs])
     mem = np.array([coster.cost(x)["memory_bytes"] / 1e6 for x in archs])
     A = np.stack([raw, mem, np.ones_like(raw)], 1)
     w = np.linalg.lstsq(A[:nc], y[:nc], rcond=None)[0]
     report("LUT sum + memory-traffic term (least squares)", (A @ w)[nc:], yv)
+    if a.save:
+        np.savez(a.save, y=y, nc=nc, raw=raw, mem=mem, group_features=groups[0], group_keys=groups[1],
+                 round_medians=rm, archs=[str(x) for x in archs])
+        print(f"saved {a.save}")
 
 
 if __name__ == "__main__":
