@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -160,15 +161,23 @@ class Profiler:
     def measure_many(self, runnables: Sequence[Runnable], rounds: int | None = None,
                      runs: int | None = None, on_round: Callable[[int], None] | None = None) -> list[TimingStats]:
         """Interleaved rounds over ``runnables``: each round runs every candidate ``runs`` times
-        (after a warm-up at first touch); the result is the median of per-round medians."""
+        (after a warm-up at first touch); the result is the median of per-round medians.
+
+        Each round visits the candidates in a fresh (seeded) random order: with a fixed order, the machine's
+        drift within a round and whatever the previous candidate left in the caches land on the same
+        candidates every round and bias them against the others."""
         rounds = rounds or self.config.rounds
         runs = runs or self.config.block
         samples: list[list[float]] = [[] for _ in runnables]
         medians: list[list[float]] = [[] for _ in runnables]
         for fn in runnables:
             self._run_block(fn, self.config.warmup)
+        order = list(range(len(runnables)))
+        rng = random.Random(len(runnables))
         for r in range(rounds):
-            for i, fn in enumerate(runnables):
+            rng.shuffle(order)
+            for i in order:
+                fn = runnables[i]
                 self._run_block(fn, 2)  # re-warm caches after the other candidates ran
                 s = self._run_block(fn, runs)
                 samples[i] += s
