@@ -17,7 +17,7 @@ from torch import nn
 
 from hwnas.errors import BackendUnavailableError
 from hwnas.profilers.artifacts import MOBILE_HINT, ExecuTorchModel, TFLiteModel, to_executorch, to_onnx, to_tflite
-from hwnas.profilers.base import Profiler, Runnable, check_cuda, register_profiler, require
+from hwnas.profilers.base import Profiler, Runnable, check_cuda, device_index, register_profiler, require
 
 
 class _TempDirMixin:
@@ -108,8 +108,7 @@ class TorchProfiler(Profiler):
     def fingerprint(self) -> dict[str, Any]:
         fp = super().fingerprint()
         if self.device.startswith("cuda"):
-            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda,
-                      cudnn=torch.backends.cudnn.version(), execution="cuda-graph" if self.cuda_graph else "eager")
+            fp.update(cudnn=torch.backends.cudnn.version(), execution="cuda-graph" if self.cuda_graph else "eager")
         return fp
 
 
@@ -140,10 +139,6 @@ class ORTProfiler(_TempDirMixin, Profiler):
                 f"ONNX Runtime here has no {ep} (available: {', '.join(self.ort.get_available_providers())}); "
                 "install onnxruntime-gpu on a CUDA machine or use --provider cpu")
 
-    @property
-    def device_id(self) -> int:
-        return int(self.device.split(":")[1]) if ":" in self.device else 0
-
     def session(self, path: str) -> Any:
         so = self.ort.SessionOptions()
         so.intra_op_num_threads = self.threads
@@ -157,7 +152,7 @@ class ORTProfiler(_TempDirMixin, Profiler):
         if hasattr(self.ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels (onnxruntime-gpu >= 1.21)
             with contextlib.redirect_stdout(sys.stderr):  # it prints warnings; keep --json output clean
                 self.ort.preload_dlls()
-        opts = {"device_id": self.device_id}
+        opts = {"device_id": device_index(self.device)}
         if self.cuda_graph:
             opts["enable_cuda_graph"] = "1"
         sess = self.ort.InferenceSession(path, so, providers=[(ep, opts), "CPUExecutionProvider"])
@@ -177,15 +172,12 @@ class ORTProfiler(_TempDirMixin, Profiler):
         # GPU providers: the input lives on the GPU and the output is bound there once, so a timed run
         # is the graph's execution, without host<->device copies
         # (a CUDA graph also needs the output at a fixed address: allocate it once)
-        io = sess.io_binding()
-        io.bind_ortvalue_input(name, self.ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", self.device_id))
-        if self.cuda_graph:
-            with torch.no_grad():
-                shape = tuple(module(x).shape)
-            y = self.ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", self.device_id)
-            io.bind_ortvalue_output(sess.get_outputs()[0].name, y)
+        io, dev, out = sess.io_binding(), device_index(self.device), sess.get_outputs()[0]
+        io.bind_ortvalue_input(name, self.ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", dev))
+        if self.cuda_graph:  # static shapes: the exported graph states the output's
+            io.bind_ortvalue_output(out.name, self.ort.OrtValue.ortvalue_from_shape_and_type(out.shape, np.float32, "cuda", dev))
         else:
-            io.bind_output(sess.get_outputs()[0].name, "cuda", self.device_id)
+            io.bind_output(out.name, "cuda", dev)
 
         def run() -> None:
             sess.run_with_iobinding(io)
@@ -197,8 +189,7 @@ class ORTProfiler(_TempDirMixin, Profiler):
         fp = super().fingerprint()
         fp.update(onnxruntime=self.ort.__version__, provider=ORT_PROVIDERS[self.provider])
         if self.device.startswith("cuda"):
-            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda,
-                      execution="cuda-graph" if self.cuda_graph else "eager")
+            fp.update(execution="cuda-graph" if self.cuda_graph else "eager")
         return fp
 
 
@@ -229,8 +220,7 @@ class TensorRTProfiler(_TempDirMixin, Profiler):
 
     def fingerprint(self) -> dict[str, Any]:
         fp = super().fingerprint()
-        fp.update(tensorrt=self.trt.__version__, precision="fp16" if self.fp16 else "fp32",
-                  gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
+        fp.update(tensorrt=self.trt.__version__, precision="fp16" if self.fp16 else "fp32")
         return fp
 
 

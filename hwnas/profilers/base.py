@@ -112,9 +112,12 @@ class Profiler:
         return self.compile(_Identity(), input_shape)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "cpu": cpu_model(), "cores": os.cpu_count(),
-                "threads": self.threads, "batch": self.batch, "dtype": "float32",
-                "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
+        fp = {"backend": self.name, "device": self.device, "cpu": cpu_model(), "cores": os.cpu_count(),
+              "threads": self.threads, "batch": self.batch, "dtype": "float32",
+              "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
+        if self.device.startswith("cuda"):
+            fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
+        return fp
 
     def now(self) -> float:
         """Timestamp in seconds; GPU backends synchronise inside their runnable."""
@@ -223,12 +226,17 @@ def require(module: str, hint: str) -> Any:
         raise BackendUnavailableError(f"{module} is not usable here ({type(e).__name__}); {hint}") from None
 
 
+def device_index(device: str) -> int:
+    """``cuda:N`` -> N; ``cuda`` -> 0."""
+    return int(device.split(":")[1]) if ":" in device else 0
+
+
 def check_cuda(device: str) -> None:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise BackendUnavailableError(
                 f"device '{device}' requested but this machine has no CUDA GPU (torch {torch.__version__}); use --device cpu")
-        idx = int(device.split(":")[1]) if ":" in device else 0
+        idx = device_index(device)
         if idx >= torch.cuda.device_count():
             raise BackendUnavailableError(f"device '{device}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
 
