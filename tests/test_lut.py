@@ -218,3 +218,19 @@ def test_import_proxylessnas_pixel1(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hwnas", "lut", "import", "proxylessnas", src, "--out", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "covers every arch" in r.stdout
+
+
+def test_measuring_a_gpu_lut_without_a_gpu_says_where_to_run_it(small_lut, tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    lut = LUT.load(small_lut[0])
+    lut.meta.update(device="cuda", backend="torch")
+    lut.meta["fingerprint"].update(device="cuda", backend="torch", gpu="NVIDIA H100 80GB HBM3")
+    path = str(tmp_path / "gpu.yaml")
+    lut.save(path)
+    for cmd in (["validate", "--samples", "3"], ["calibrate", "--samples", "3"]):
+        r = subprocess.run([sys.executable, "-m", "hwnas", "lut", *cmd, "--lut", path], capture_output=True, text=True)
+        err = r.stderr.strip()
+        assert r.returncode != 0 and len(err.splitlines()) == 1, err
+        assert "measured by torch on cuda (NVIDIA H100 80GB HBM3)" in err and "no CUDA GPU" in err

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hwnas.errors import HwnasError
+from hwnas.errors import BackendUnavailableError, HwnasError
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, now_iso
 from hwnas.profilers.base import Profiler, TimingStats
@@ -247,4 +247,11 @@ def profiler_for(lut: LUT, **overrides: Any) -> Profiler:
     if fp.get("execution") == "cuda-graph":
         kw["cuda_graph"] = True
     kw.update(overrides)
-    return get_profiler(backend, device=str(lut.meta.get("device", "cpu")), **kw)
+    device = str(lut.meta.get("device", "cpu"))
+    try:
+        return get_profiler(backend, device=device, **kw)
+    except BackendUnavailableError as e:  # say which LUT needs what, not how to profile afresh
+        reason = str(e).split("; ")[0]
+        raise BackendUnavailableError(
+            f"this LUT was measured by {backend} on {device} ({fp.get('gpu') or fp.get('cpu', '?')}) and this machine "
+            f"cannot measure it ({reason}); calibrate/validate it where it was profiled — its predictions work anywhere") from None
