@@ -9,13 +9,15 @@
 #
 # For each backend and space: `hwnas profile --device cuda`, `lut calibrate` on 10 networks, `lut validate`
 # on 40 others; JSON results, plots and LUTs go to $OUT/<stage>.tar, the log to $OUT/<stage>.log.
+# Wall times seen on an H100 (session 10): ort 292 s, torch 63 s, ortgraph > 255 s (ORT builds one session per
+# network, with cuDNN's exhaustive algorithm search; fbnet's validation needs more than 120 s per step).
 # ORT_PARTS: pieces of an xz-compressed tar of the onnxruntime-gpu wheel's contents (the wheel is larger
 # than one transfer to the device machine), concatenated in name order.
 set -u
 stage=${1:?usage: gpu_check.sh ort|ortgraph|torch|trt|dry}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_out}; R=$OUT/$stage; mkdir -p "$R"
-STEP_TIMEOUT=${STEP_TIMEOUT:-170}
+STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 DEVICE=${DEVICE:-cuda}
 INPUT=${INPUT:-224}
 PY=${PY:-python3}
