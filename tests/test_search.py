@@ -144,6 +144,9 @@ def test_search_end_to_end_outputs_and_remeasure(trained, tmp_path):
     res = yaml.safe_load(open(tmp_path / "s" / "result.yaml"))
     assert res["latency"]["predicted_ms"] <= bound and res["evaluated"] == 30
     assert abs(res["latency"]["error_pct"]) <= 10, res["latency"]  # re-measured on ort CPU beside the prediction
+    lat = res["latency"]  # drift: the calibration networks re-measured in the same rounds as the result
+    corrected = 100 * (lat["predicted_ms"] * (1 + lat["drift_pct"] / 100) - lat["measured_ms"]) / lat["measured_ms"]
+    assert -50 < lat["drift_pct"] < 100 and abs(lat["error_drift_corrected_pct"] - corrected) < 0.05
     assert res["latency"]["input_size"] == 224 and res["training_input_size"] == 16
     assert res["accuracy"] > 0.5 and res["macs"] > 0 and res["params"] > 0
     rows = list(csv.DictReader(open(tmp_path / "s" / "history.csv")))

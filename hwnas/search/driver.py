@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -201,11 +202,17 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         if prof is not None:
             # measured in the same context as the calibration: interleaved with the calibration networks
             # (a network timed alone runs with hotter caches than the calibrated whole-network figures)
-            others = [deploy_space.parse(t) for t in lut.calibration.get("archs", []) if t != best.arch]
+            cal = lut.calibration
+            pairs = [(t, ms) for t, ms in zip(cal.get("archs", []), cal.get("measured_ms", [])) if t != best.arch]
             with prof:
-                st = measure_archs(deploy_space, prof, [arch, *others], rounds=5, runs=20)[0]
+                st, *now = measure_archs(deploy_space, prof, [arch, *(deploy_space.parse(t) for t, _ in pairs)],
+                                         rounds=5, runs=20)
             lat.update({"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4), "measured_p90_ms": round(st.p90, 4),
                         "error_pct": round(100 * (lat["predicted_ms"] - st.median) / st.median, 2)})
+            if now:  # the machine's speed now vs at calibration time, from the same networks re-measured
+                drift = statistics.median(n.median / ms for n, (_, ms) in zip(now, pairs)) - 1
+                lat.update({"drift_pct": round(100 * drift, 2), "error_drift_corrected_pct":
+                            round(100 * (lat["predicted_ms"] * (1 + drift) - st.median) / st.median, 2)})
         _atomic_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(outcome.result, sort_keys=False))
     outcome.history = strat.history
     return outcome
