@@ -102,11 +102,10 @@ def search_cmd(space, strategy, budget, lut_path, supernet_path, data, device, b
     lat = r["latency"]
     meas = (f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)" if lat.get("measured_ms") is not None
             else " (not measurable on this machine)")
-    if lat.get("drift_pct") is not None:
-        meas += (f"; calibration networks now run {lat['drift_pct']:+.1f}% vs when calibrated "
-                 f"(error on today's machine {lat['error_drift_corrected_pct']:+.1f}%)")
+    drift = (f"; calibration networks now run {lat['drift_pct']:+.1f}% vs when calibrated (error on today's "
+             f"machine {lat['error_drift_corrected_pct']:+.1f}%)" if lat.get("drift_pct") is not None else "")
     t.add_row("latency", f"predicted {lat['predicted_ms']:.3f} ms{meas} on {lat['backend']}/{lat['device']} at "
-              f"{lat['input_size']}px")
+              f"{lat['input_size']}px{drift}")
     t.add_row("MACs / params / BitOps", f"{r['macs']:,} / {r['params']:,} / {r['bitops']:,}")
     t.add_row("outputs", f"{out_dir}/result.yaml, history.csv, pareto.png")
     t.add_row("wall time", f"{r['wall_s']:.1f} s search")
