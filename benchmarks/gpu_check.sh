@@ -14,7 +14,7 @@
 # ORT_PARTS: pieces of an xz-compressed tar of the onnxruntime-gpu wheel's contents (the wheel is larger
 # than one transfer to the device machine), concatenated in name order.  Made here with:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 onnxruntime-gpu
-#   unzip -q onnxruntime_gpu-*.whl -d ort && tar -cf - -C ort . | xz -9 -T2 | split -n 4 -d -a 1 - ortgpu.part
+#   unzip -q onnxruntime_gpu-*.whl -d ort && tar -cf - -C ort . | xz -9 -T2 > ort.tar.xz && split -n 4 -d -a 1 ort.tar.xz ortgpu.part
 set -u
 stage=${1:?usage: gpu_check.sh ort|ortgraph|torch|trt|dry}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
