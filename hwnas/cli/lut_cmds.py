@@ -69,6 +69,9 @@ def profile_cmd(space, device, backend, provider, fp16, cuda_graph, input_size, 
     elif not quiet:
         out.print(f"wrote {out_path}: {res.total} ops ({res.measured} measured, {res.skipped} already there), "
                   f"per-call overhead {res.lut.overhead_ms * 1e3:.1f} µs")
+        if device.startswith("cuda") and backend in ("torch", "ort") and not cuda_graph:
+            out.print("note: eager execution at small batch on a GPU is bound by kernel launches, which a per-op "
+                      "table predicts poorly; --cuda-graph times graph replays (see README)")
 
 
 @cli.group("lut")
