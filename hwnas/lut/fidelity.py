@@ -94,6 +94,12 @@ def calibration_text(cal: dict[str, Any]) -> str:
     return f"measured = polyval({c}, sum of ops), fitted on {cal.get('fitted_on', 0)} networks"
 
 
+def calibration_drift(then_ms: Sequence[float], now: Sequence[TimingStats]) -> float:
+    """How much faster (< 0) or slower (> 0) the calibration networks run now than when calibrated, as a
+    fraction: the median of their ratios."""
+    return float(np.median([s.median / t for s, t in zip(now, then_ms)])) - 1
+
+
 def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8, seed: int = 1234, rounds: int = 3,
               progress: Progress | None = None) -> dict[str, Any]:
     """Fit and store (in ``lut.meta``) the calibration from ``samples`` measured networks: half spread
@@ -187,8 +193,7 @@ def validate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 50
     stats, cal_stats = stats[:len(archs)], stats[len(archs):]
     drift = None
     if cal_archs:
-        now = np.array([s.median for s in cal_stats])
-        drift = float(100 * (np.median(now / np.asarray(cal["measured_ms"], float)) - 1))
+        drift = 100 * calibration_drift(cal["measured_ms"], cal_stats)
     pred = LatencyPredictor(lut, space)
     used = cal
     if refit and cal_archs:

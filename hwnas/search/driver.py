@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import yaml
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.data import Dataset
 from hwnas.errors import HwnasError
-from hwnas.lut.fidelity import measure_archs, profiler_for
+from hwnas.lut.fidelity import calibration_drift, measure_archs, profiler_for
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT
 from hwnas.search.base import Record, Strategy, get_strategy
@@ -210,7 +209,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
             lat.update({"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4), "measured_p90_ms": round(st.p90, 4),
                         "error_pct": round(100 * (lat["predicted_ms"] - st.median) / st.median, 2)})
             if now:  # the machine's speed now vs at calibration time, from the same networks re-measured
-                drift = statistics.median(n.median / ms for n, (_, ms) in zip(now, pairs)) - 1
+                drift = calibration_drift([ms for _, ms in pairs], now)
                 lat.update({"drift_pct": round(100 * drift, 2), "error_drift_corrected_pct":
                             round(100 * (lat["predicted_ms"] * (1 + drift) - st.median) / st.median, 2)})
         _atomic_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(outcome.result, sort_keys=False))
