@@ -46,9 +46,11 @@ def run(space_name: str, samples: int, rounds: int, runs: int, calib: int, out_d
         same = validate(res.lut, sp, prof, samples=samples, rounds=rounds, refit=True)
         measure_s = time.perf_counter() - t0
     metrics = same.summary()
-    metrics["stored_calibration"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in stored.summary().items()
-                                     if k in ("kendall_tau", "within_5_pct", "within_10_pct", "mean_error_pct", "drift_pct",
-                                              "calibration")}
+    metrics["stored_calibration"] = {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in stored.summary().items()
+        if k in ("kendall_tau", "within_5_pct", "within_10_pct", "mean_error_pct", "drift_pct", "calibration")
+    }
     archs = [sp.parse(a) for a in same.archs]
     stats_range = (min(same.measured_ms), max(same.measured_ms))
     # prediction throughput: 200k random archs, encoded once, predicted in one vectorised call
@@ -63,12 +65,11 @@ def run(space_name: str, samples: int, rounds: int, runs: int, calib: int, out_d
         pred.predict(a)
     single = len(archs) / (time.perf_counter() - t0)
     return {"space": space_name, "ops": res.total, "profile_wall_s": round(profile_s, 2),
-            "stored_calibration_fit": {k: cal[k] for k in ("coeffs", "fitted_on")},
-            "samples": len(archs),
+            "stored_calibration_fit": {k: cal[k] for k in ("coeffs", "fitted_on")}, "samples": len(archs),
             "rounds": rounds, "runs_per_round": runs, "measure_wall_s": round(measure_s, 1),
             "latency_range_ms": [round(stats_range[0], 3), round(stats_range[1], 3)],
-            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}, "predict_throughput_archs_per_s": round(thr),
-            "predict_single_archs_per_s": round(single)}
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
+            "predict_throughput_archs_per_s": round(thr), "predict_single_archs_per_s": round(single)}
 
 
 def main() -> None:
@@ -87,16 +88,28 @@ def main() -> None:
         r = run(s, a.samples, a.rounds, a.runs, a.calib, out_dir)
         print(f"== {s}: {r['ops']} ops profiled in {r['profile_wall_s']} s; {r['samples']} networks "
               f"({r['latency_range_ms'][0]}-{r['latency_range_ms'][1]} ms)")
-        print(f"   Kendall tau {r['kendall_tau']:.3f}  Pearson {r['pearson_r']:.3f}  within ±5% {r['within_5_pct']:.1f}%  "
-              f"within ±10% {r['within_10_pct']:.1f}%  mean err {r['mean_error_pct']:+.2f}%  RMSE {r['rmse_ms']:.3f} ms")
+        print(
+            f"   Kendall tau {r['kendall_tau']:.3f}  Pearson {r['pearson_r']:.3f}  "
+            f"within ±5% {r['within_5_pct']:.1f}%  "
+            f"within ±10% {r['within_10_pct']:.1f}%  mean err {r['mean_error_pct']:+.2f}%  RMSE {r['rmse_ms']:.3f} ms"
+        )
         print(f"   calibration: {r['calibration']}")
-        print(f"   noise floor: halves agree within ±5% for {r['noise_within_5_pct']:.0f}% (median gap {r['noise_median_pct']:.2f}%)")
+        print(
+            f"   noise floor: halves agree within ±5% for {r['noise_within_5_pct']:.0f}% "
+            f"(median gap {r['noise_median_pct']:.2f}%)"
+        )
         sc = r["stored_calibration"]
-        print(f"   (above: calibration refitted on the same session's re-measured calibration networks; with the stored "
-              f"calibration: tau {sc['kendall_tau']:.3f}, ±5% {sc['within_5_pct']:.1f}%, ±10% {sc['within_10_pct']:.1f}%, "
-              f"mean err {sc['mean_error_pct']:+.2f}%, device drift since calibration {sc['drift_pct']:+.1f}%; "
-              f"{sc['calibration']})")
-        print(f"   prediction: {r['predict_throughput_archs_per_s']:,} archs/s batched, {r['predict_single_archs_per_s']:,} archs/s one by one")
+        print(
+            f"   (above: calibration refitted on the same session's re-measured calibration networks; with the stored "
+            f"calibration: tau {sc['kendall_tau']:.3f}, ±5% {sc['within_5_pct']:.1f}%, "
+            f"±10% {sc['within_10_pct']:.1f}%, "
+            f"mean err {sc['mean_error_pct']:+.2f}%, device drift since calibration {sc['drift_pct']:+.1f}%; "
+            f"{sc['calibration']})"
+        )
+        print(
+            f"   prediction: {r['predict_throughput_archs_per_s']:,} archs/s batched, "
+            f"{r['predict_single_archs_per_s']:,} archs/s one by one"
+        )
         print("   json:", json.dumps(r))
         sys.stdout.flush()
 

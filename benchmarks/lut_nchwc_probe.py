@@ -21,25 +21,21 @@ import warnings
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper
 from scipy import stats
 
-from hwnas.profilers.artifacts import to_onnx
+from hwnas.profilers import get_profiler
+from hwnas.profilers.onnx_file import to_onnx
 from hwnas.space import get_space
 from hwnas.space.ops import build_op
 
-LEVEL = ort.GraphOptimizationLevel
+RUNNER = get_profiler("ort", threads=1)  # the ORT runner profiling uses: 1 thread, sequential
 
 
-def session(model: str | bytes, level: ort.GraphOptimizationLevel, save: str | None = None) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.graph_optimization_level, so.intra_op_num_threads, so.inter_op_num_threads = level, 1, 1
-    so.execution_mode, so.log_severity_level = ort.ExecutionMode.ORT_SEQUENTIAL, 3
-    if save:
-        so.optimized_model_filepath = save
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+def session(model: str | bytes, level: str, save: str | None = None):
+    """An ORT session at graph optimisation ``level`` ("all" as profiled, "disable" for a pre-cut graph)."""
+    return RUNNER.session(model, optimization=level, optimized_path=save)
 
 
 def cut_boundary_reorders(model: onnx.ModelProto, block: int) -> int:
@@ -62,7 +58,7 @@ def cut_boundary_reorders(model: onnx.ModelProto, block: int) -> int:
     return cut
 
 
-def median_ms(sess: ort.InferenceSession, rounds: int = 5, runs: int = 20) -> float:
+def median_ms(sess, rounds: int = 5, runs: int = 20) -> float:
     i = sess.get_inputs()[0]
     feed = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)}
     for _ in range(10):
@@ -81,7 +77,7 @@ def median_ms(sess: ort.InferenceSession, rounds: int = 5, runs: int = 20) -> fl
 def nchwc_block(d: str) -> int:
     """The blocked layout's channel block on this CPU (8 with AVX2, 16 with AVX-512): from a probe conv."""
     conv = torch.nn.Conv2d(8, 8, 1)
-    session(to_onnx(conv, torch.randn(1, 8, 8, 8), f"{d}/b.onnx"), LEVEL.ORT_ENABLE_ALL, save=f"{d}/b.opt.onnx")
+    session(to_onnx(conv, torch.randn(1, 8, 8, 8), f"{d}/b.onnx"), "all", save=f"{d}/b.opt.onnx")
     w = [t for t in onnx.load(f"{d}/b.opt.onnx").graph.initializer if len(t.dims) == 4]
     return int(w[0].dims[0]) if w else 8
 
@@ -93,7 +89,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=4)
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
-    ort.set_default_logger_severity(3)
     torch.set_num_threads(1)
     sp = get_space(a.space, input_size=224)
     m = np.load(a.measurements, allow_pickle=True)
@@ -106,10 +101,10 @@ def main() -> None:
         plain, cut, n_cut = {}, {}, 0
         for s in sp.distinct_ops():
             path = to_onnx(build_op(s).eval(), torch.randn(1, *s.in_shape), f"{d}/op.onnx")
-            plain[s] = median_ms(session(path, LEVEL.ORT_ENABLE_ALL, save=f"{d}/op.opt.onnx"))
+            plain[s] = median_ms(session(path, "all", save=f"{d}/op.opt.onnx"))
             opt = onnx.load(f"{d}/op.opt.onnx")
             n_cut += cut_boundary_reorders(opt, block) == 2
-            cut[s] = median_ms(session(opt.SerializeToString(), LEVEL.ORT_DISABLE_ALL))
+            cut[s] = median_ms(session(opt.SerializeToString(), "disable"))
         for name, table in (("as profiled", plain), ("boundary reorders cut", cut)):
             raw = np.array([sum(table[u] for u in sp.units(x)) for x in archs])
             p = np.polyval(np.polyfit(raw[:nc], y[:nc], 2), raw)[nc:]

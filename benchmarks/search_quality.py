@@ -30,7 +30,7 @@ from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.data import load_dataset
 from hwnas.lut import LatencyPredictor
 from hwnas.search import get_strategy
-from hwnas.search.driver import SupernetContext
+from hwnas.search.supernet_eval import SupernetTrainer
 from hwnas.search.setup import ensure_lut, ensure_supernet
 from hwnas.space import get_space
 
@@ -53,14 +53,14 @@ def _init(epochs: int) -> None:
     torch.set_num_threads(1)
     data = load_dataset("digits")
     _, net, _ = ensure_supernet("proxyless", data, epochs, 0)
-    _W["ctx"], (_W["cost"], _) = SupernetContext(net, data), _cost()
+    _W["ctx"], (_W["cost"], _) = SupernetTrainer(net, data), _cost()
 
 
 def _run(job: tuple[str, int, str, int, int, int]) -> dict:
     name, seed, bound, budget, population, generations = job
     hard = HardFilter([Constraint.parse("latency", bound)], _W["cost"])
-    s = get_strategy(name)(_W["cost"].space, _W["ctx"].accuracy, hard, budget=budget, seed=seed,
-                           population=population, generations=generations, topk=10).run()
+    opts = {"population": population, "generations": generations, "topk": 10} if name == "evolution" else {}
+    s = get_strategy(name)(_W["cost"].space, _W["ctx"].accuracy, hard, budget=budget, seed=seed, **opts).run()
     accs = [r.accuracy for r in s.history]
     assert all(r.satisfied for r in s.history)
     return {"name": name, "seed": seed, "best": max(accs), "top10": float(np.mean(sorted(accs)[-10:])),
@@ -84,9 +84,13 @@ def main() -> None:
     lat = cost.predictor.predict_many([cost.space.random_arch(rng) for _ in range(5000)])
     bound = a.latency or f"{float(np.quantile(lat, a.quantile)):.2f}ms"
     gens = max(1, a.budget // a.population - 1)
-    print(f"constraint latency <= {bound} ({src}; {100 * float(np.mean(lat <= Constraint.parse('latency', bound).hi)):.1f}% "
-          f"of uniform random archs satisfy it); budget {a.budget} evaluations; evolution population "
-          f"{a.population}, {gens} generations, top-k 10; supernet {a.epochs} epochs; {a.seeds} seeds", flush=True)
+    print(
+        f"constraint latency <= {bound} ({src}; "
+        f"{100 * float(np.mean(lat <= Constraint.parse('latency', bound).hi)):.1f}% "
+        f"of uniform random archs satisfy it); budget {a.budget} evaluations; evolution population "
+        f"{a.population}, {gens} generations, top-k 10; supernet {a.epochs} epochs; {a.seeds} seeds",
+        flush=True,
+    )
     jobs = [(n, s, bound, a.budget, a.population, gens) for s in range(a.seeds) for n in STRATEGIES]
     t0 = time.time()
     with ProcessPoolExecutor(a.jobs, initializer=_init, initargs=(a.epochs,)) as ex:
@@ -101,8 +105,11 @@ def main() -> None:
         return f"{statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.2f}"
 
     for n, rows in res.items():
-        print(f"{n:<10} best {ms(rows, 'best')} %   top-10 mean {ms(rows, 'top10')} %   best after 1/4 budget "
-              f"{ms(rows, 'q1')} %, 1/2 {ms(rows, 'q2')} %   latency of best {statistics.mean(r['latency'] for r in rows):.1f} ms")
+        print(
+            f"{n:<10} best {ms(rows, 'best')} %   top-10 mean {ms(rows, 'top10')} %   best after 1/4 budget "
+            f"{ms(rows, 'q1')} %, 1/2 {ms(rows, 'q2')} %   "
+            f"latency of best {statistics.mean(r['latency'] for r in rows):.1f} ms"
+        )
     pairs = list(zip(res["evolution"], res["random"]))
     wins, ties = sum(e["best"] > r["best"] for e, r in pairs), sum(e["best"] == r["best"] for e, r in pairs)
     diff = [e["best"] - r["best"] for e, r in pairs]

@@ -53,7 +53,7 @@ def main() -> None:
         y = torch.randint(0, 10, (a.batch,))
         o1 = torch.optim.SGD(sn.parameters(), lr=1e-3, momentum=0.9)
         o2 = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-        fs, fn = (lambda m, x: m(x, arch)), (lambda m, x: m(x))
+        fs, fn = (lambda m, x, arch=arch: m(x, arch)), (lambda m, x: m(x))
         step_time(sn, fs, x, y, o1, 2)
         step_time(net, fn, x, y, o2, 2)
         rs, rn = [], []

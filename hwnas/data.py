@@ -19,12 +19,14 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hwnas.errors import DataError
+from hwnas.registry import Registry
 
 
 @dataclass
@@ -161,13 +163,40 @@ def load_imagefolder(path: str, size: int = 32, seed: int = 0) -> Dataset:
     return Dataset(f"imagefolder:{path}", (xt - mean) / std, yt, (xv - mean) / std, yv, len(classes), flip=True, pad=4)
 
 
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    description: str
+    load: Callable[..., Dataset]  # (path, seed, image_size) -> Dataset; path "" for sources without one
+    takes_path: bool = True
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name}:PATH" if self.takes_path else self.name
+
+
+DATA_SOURCES: Registry[DataSource] = Registry("data source")
+for _src in (DataSource("digits", "scikit-learn's bundled 8x8 digits at 16x16 (no download)",
+                        lambda path, seed, size: load_digits(seed), takes_path=False),
+             DataSource("cifar10", "CIFAR-10 python-pickle batches (data_batch_*, test_batch)",
+                        lambda path, seed, size: load_cifar10(path)),
+             DataSource("imagefolder", "PATH/train/<class>/*, PATH/val/<class>/* (or one folder, split 90/10)",
+                        lambda path, seed, size: load_imagefolder(path, size, seed))):
+    DATA_SOURCES.register(_src.name)(_src)
+
+
+def data_usage() -> str:
+    """``digits | cifar10:PATH | imagefolder:PATH``, from the registry (CLI help)."""
+    return " | ".join(DATA_SOURCES.get(n).usage for n in DATA_SOURCES.names())
+
+
 def load_dataset(spec: str, seed: int = 0, image_size: int = 32) -> Dataset:
-    """``digits`` | ``cifar10:PATH`` | ``imagefolder:PATH``."""
+    """``digits`` | ``cifar10:PATH`` | ``imagefolder:PATH`` (any registered source)."""
     kind, _, path = spec.partition(":")
-    if kind == "digits" and not path:
-        return load_digits(seed)
-    if kind == "cifar10" and path:
-        return load_cifar10(path)
-    if kind == "imagefolder" and path:
-        return load_imagefolder(path, image_size, seed)
-    raise DataError(f"unknown data source '{spec}'; use digits, cifar10:PATH or imagefolder:PATH")
+    if kind in DATA_SOURCES:
+        src = DATA_SOURCES.get(kind)
+        if bool(path) == src.takes_path:
+            return src.load(path, seed, image_size)
+    raise DataError(
+        f"unknown data source '{spec}'; use {', '.join(DATA_SOURCES.get(n).usage for n in DATA_SOURCES.names())}"
+    )

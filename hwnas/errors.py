@@ -39,3 +39,9 @@ class ConstraintError(HwnasError, ValueError):
 
 class DataError(HwnasError):
     """A dataset is missing or malformed."""
+
+
+class Interrupted(HwnasError):
+    """Ctrl-C during long work that saved what it had; the message says where and how to continue."""
+
+    exit_code = 130

@@ -22,4 +22,6 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-requires_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA; none on this machine")
+requires_gpu = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA; none on this machine"
+)

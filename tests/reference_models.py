@@ -66,7 +66,8 @@ class TVInvertedResidual(nn.Module):
         hidden = int(round(inp * t))
         self.use_res = stride == 1 and inp == oup
         layers = [] if t == 1 else [_cna(inp, hidden, 1)]
-        layers += [_cna(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+        layers += [_cna(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+                   nn.BatchNorm2d(oup)]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -76,7 +77,8 @@ class TVInvertedResidual(nn.Module):
 class TVMobileNetV2(nn.Module):
     def __init__(self, num_classes=1000):
         super().__init__()
-        cfg = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
+        cfg = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
+               [6, 320, 1, 1]]
         feats = [_cna(3, 32, s=2)]
         inp = 32
         for t, c, n, s in cfg:

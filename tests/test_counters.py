@@ -1,7 +1,7 @@
 import pytest
 
 from hwnas.cost import ArchCoster, count, count_arch
-from hwnas.space import resolve_arch
+from hwnas.space import get_space, resolve_arch
 from reference_models import TVMobileNetV2, TVResNet
 
 
@@ -51,4 +51,27 @@ def test_unit_sum_equals_network_count(space):
         a = sp.random_arch(rng)
         rep = count_arch(sp, a)
         c = coster.cost(a)
-        assert (c["macs"], c["params"], c["bitops"], c["memory_bytes"]) == (rep.macs, rep.params, rep.bitops, rep.memory_bytes)
+        assert (c["macs"], c["params"], c["bitops"], c["memory_bytes"]) == (rep.macs, rep.params, rep.bitops,
+                                                                            rep.memory_bytes)
+
+
+@pytest.mark.parametrize("name,macs,params", [
+    # the released ProxylessNAS models (paper: 320M / 465M / 439M multiply-adds; params as pytorchcv counts them)
+    ("proxyless_mobile", 320e6, 4_080_512), ("proxyless_gpu", 465e6, 7_119_848), ("proxyless_cpu", 439e6, 4_361_648)])
+def test_named_proxyless_archs_are_the_published_networks(name, macs, params):
+    from hwnas.cost.arch_cost import count_named
+    sp, _, rep = count_named("proxyless", name)
+    assert abs(rep.macs - macs) <= 0.01 * macs and rep.params == params
+    assert get_space("proxyless").options == {}  # the LUT layout stays the space's default
+    assert str(get_space("proxyless").parse(name)) == str(sp.parse(name))  # placeable in the search space's widths
+
+
+def test_named_spos_arch_is_the_released_search_result():
+    """SPOS repo: blocks (2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3) over (shuffle 3x3, 5x5, 7x7, Xception); 323M FLOPs
+    (multiply-adds) and 3.5M params in its README."""
+    from hwnas.cost.arch_cost import count_named
+    _, arch, rep = count_named("spos", "spos")
+    blocks = ("sh3", "sh5", "sh7", "xcp")
+    released = [2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3]
+    assert [blocks.index(c.split("_")[0]) for c in arch.choices] == released
+    assert abs(rep.macs - 323e6) <= 0.01 * 323e6 and abs(rep.params - 3.5e6) <= 0.03 * 3.5e6

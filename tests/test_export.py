@@ -34,8 +34,12 @@ def test_onnx_and_executorch_exports_random_arch(name, tmp_path):
 
 
 def test_export_prints_measured_latency(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--space", "fbnet", "--arch", "fbnet_c", "--format", "onnx",
-                        "--input", "64", "--out", str(tmp_path / "c.onnx")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "hwnas", "export", "--space", "fbnet", "--arch", "fbnet_c", "--format", "onnx",
+         "--input", "64", "--out", str(tmp_path / "c.onnx")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "latency on onnxruntime" in r.stdout and "max |diff|" in r.stdout
 
@@ -80,8 +84,12 @@ def test_search_train_export_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     weights = str(tmp_path / "t" / "weights.pt")
     onnx_path = str(tmp_path / "final.onnx")
-    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--arch", result, "--weights", weights, "--format", "onnx",
-                        "--input", str(ds.image_size), "--dynamic-batch", "--out", onnx_path], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "hwnas", "export", "--arch", result, "--weights", weights, "--format", "onnx", "--input",
+         str(ds.image_size), "--dynamic-batch", "--out", onnx_path],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     md = read_onnx_metadata(onnx_path)
     assert md["hwnas.arch"] == yaml.safe_load(open(result))["arch"] and "latency <= 80ms" in md["hwnas.constraints"]
@@ -90,12 +98,12 @@ def test_search_train_export_end_to_end(tmp_path):
         get_space("proxyless").parse(ck["meta"]["arch"]))
     net_pt.load_state_dict(ck["model"])
     net_pt.eval()
-    import onnxruntime as ort
-    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    from hwnas.profilers import get_profiler
     x = ds.x_val.contiguous()
     with torch.no_grad():
         pt_pred = net_pt(x).argmax(1).numpy()
-    ox_pred = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].argmax(1)
+    with get_profiler("ort") as runner:
+        ox_pred = runner.load(onnx_path)(x).argmax(1).numpy()
     acc_pt = float((pt_pred == ds.y_val.numpy()).mean())
     acc_ox = float((ox_pred == ds.y_val.numpy()).mean())
     assert acc_ox == acc_pt and acc_pt > 0.2  # trained (chance is 0.1) and identical

@@ -1,5 +1,6 @@
 """GPU paths (CUDA / TensorRT).  They run where an NVIDIA GPU is present and skip, saying why, elsewhere."""
 
+import math
 import importlib.util
 import json
 import os
@@ -28,7 +29,9 @@ def _ort_cuda() -> bool:
 
 requires_trt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
                                   reason="TensorRT is not installed (pip install -e '.[gpu]' on a CUDA machine)")
-requires_ort_cuda = pytest.mark.skipif(not _ort_cuda(), reason="onnxruntime here has no CUDAExecutionProvider (needs onnxruntime-gpu)")
+requires_ort_cuda = pytest.mark.skipif(
+    not _ort_cuda(), reason="onnxruntime here has no CUDAExecutionProvider (needs onnxruntime-gpu)"
+)
 
 
 @requires_gpu
@@ -36,15 +39,19 @@ def test_torch_cuda_measures_with_events():
     with get_profiler("torch", device="cuda", config=FAST) as p:
         st = p.measure(build_op(SMALL), SMALL.in_shape)
         fp = p.fingerprint()
-    assert 0 < st.p10 <= st.median <= st.p90 < 100
+    assert 0 < st.p10 <= st.median <= st.p90 and math.isfinite(st.p90)  # no speed bound: timing is a benchmark's job
     assert fp["gpu"] and fp["cuda"]
 
 
 @requires_gpu
 def test_profile_cli_cuda_small_space(tmp_path):
     out = tmp_path / "fb.yaml"
-    r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--space", "fbnet", "--device", "cuda", "--input", "64",
-                        "--out", str(out), "--json"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "hwnas", "profile", "--space", "fbnet", "--device", "cuda", "--input", "64", "--out",
+         str(out), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["measured"] == d["ops"] > 0 and d["backend"] == "torch"
@@ -63,7 +70,7 @@ def test_torch_cuda_graph_replays_the_module():
     with torch.no_grad():
         ref = m.cpu()(p.input_tensor(SMALL.in_shape))
     assert (got - ref).abs().max().item() <= 1e-3 * max(1.0, ref.abs().max().item())
-    assert 0 < st.p10 <= st.median <= st.p90 < 100 and again.median > 0
+    assert 0 < st.p10 <= st.median <= st.p90 and math.isfinite(st.p90) and again.median > 0
 
 
 @requires_gpu
@@ -72,7 +79,7 @@ def test_ort_cuda_ep_runs_on_the_gpu():
     with get_profiler("ort", device="cuda", config=FAST) as p:
         st = p.measure(build_op(SMALL), SMALL.in_shape)
         assert p.fingerprint()["provider"] == "CUDAExecutionProvider"
-    assert 0 < st.p10 <= st.median <= st.p90 < 100
+    assert 0 < st.p10 <= st.median <= st.p90 and math.isfinite(st.p90)  # no speed bound: timing is a benchmark's job
 
 
 @requires_gpu
@@ -81,15 +88,15 @@ def test_ort_cuda_graph_runs():
     with get_profiler("ort", device="cuda", cuda_graph=True, config=FAST) as p:
         st = p.measure(build_op(SMALL), SMALL.in_shape)
         assert p.fingerprint()["execution"] == "cuda-graph"
-    assert 0 < st.p10 <= st.median <= st.p90 < 100
+    assert 0 < st.p10 <= st.median <= st.p90 and math.isfinite(st.p90)  # no speed bound: timing is a benchmark's job
 
 
 @requires_gpu
 @requires_trt
 @pytest.mark.parametrize("fp16,tol", [(False, 1e-3), (True, 1e-2)])
 def test_tensorrt_engine_parity_and_timing(tmp_path, fp16, tol):
-    from hwnas.profilers.artifacts import to_onnx
-    from hwnas.profilers.trt import TRTEngine, build_engine
+    from hwnas.profilers.onnx_file import to_onnx
+    from hwnas.profilers.tensorrt_backend import TRTEngine, build_engine
     torch.manual_seed(0)
     m = build_op(SMALL).eval()
     x = torch.randn(1, *SMALL.in_shape)

@@ -194,6 +194,26 @@ def test_validate_cli_end_to_end(small_lut, tmp_path):
     assert d["calibration"].startswith("measured = polyval(") and "fitted on 4 networks" in d["calibration"]
     assert not set(d["archs"]) & set(LUT.load(path).calibration["archs"])
     assert -1 <= d["kendall_tau"] <= 1 and 0 <= d["within_10_pct"] <= 100
+    # each network's spread is reported (the plot draws it as error bars beside the noise floor)
+    assert len(d["measured_p10_ms"]) == len(d["measured_p90_ms"]) == 6
+    assert all(a <= m <= b for a, m, b in zip(d["measured_p10_ms"], d["measured_ms"], d["measured_p90_ms"]))
+
+
+def test_validation_plot_says_when_the_measurement_is_noisy(tmp_path):
+    """The same predictions drawn at a 52% and a 98% noise floor give different figures, the noisy one labelled."""
+    from hwnas.lut.fidelity import ValidationReport, plot_validation
+    m = np.linspace(4, 9, 20)
+    base = dict(space="proxyless", backend="ort", samples=20, rounds=4, kendall_tau=0.9, pearson_r=0.95, rmse_ms=0.1,
+                mean_error_pct=1.0, mean_abs_error_pct=2.0, within_5_pct=90.0, within_10_pct=100.0,
+                noise_median_pct=3.0, calibrated=True, archs=["a"] * 20, predicted_ms=list(m * 1.02),
+                measured_ms=list(m), measured_p10_ms=list(m * 0.97), measured_p90_ms=list(m * 1.04))
+    import matplotlib.image as mpimg
+    imgs = {}
+    for nf in (52.0, 98.0):
+        path = str(tmp_path / f"v{int(nf)}.png")
+        plot_validation(ValidationReport(noise_within_5_pct=nf, **base), path)
+        imgs[nf] = mpimg.imread(path)
+    assert imgs[52.0].shape == imgs[98.0].shape and np.abs(imgs[52.0] - imgs[98.0]).max() > 0.5
 
 
 def test_import_proxylessnas_pixel1(tmp_path):

@@ -1,6 +1,8 @@
 import csv
+import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -75,7 +77,8 @@ def test_every_evaluated_arch_satisfies_hard_constraint(pixel, seed, frac, strat
     text = f"{bound}ms" if metric == "latency" else f"{bound / 1e6}M"
     hard = HardFilter([Constraint.parse(metric, text)], cost)
     cls = get_strategy(strategy)
-    s = cls(sp, cheap_accuracy, hard, budget=40, seed=seed, population=10, generations=3, topk=4).run()
+    opts = {"population": 10, "generations": 3, "topk": 4} if strategy == "evolution" else {}
+    s = cls(sp, cheap_accuracy, hard, budget=40, seed=seed, **opts).run()
     assert s.history
     for r in s.history:
         assert r.satisfied and hard.ok(sp.parse(r.arch))
@@ -127,8 +130,14 @@ def trained(tmp_path_factory):
 
 def _search(trained, out, *extra, timeout=600):
     env = dict(os.environ, HWNAS_CACHE=trained["cache"])
-    return subprocess.run([sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
-                           "--out", str(out), "--quiet", *extra], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"], "--out",
+         str(out), "--quiet", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_search_end_to_end_outputs_and_remeasure(trained, tmp_path):
@@ -138,15 +147,27 @@ def test_search_end_to_end_outputs_and_remeasure(trained, tmp_path):
     p = LatencyPredictor(lut, sp)
     lo = CostModel(sp, p).minimum("latency")
     bound = round(lo * 1.25, 3)
-    r = _search(trained, tmp_path / "s", "--latency", f"{bound}ms", "--budget", "30", "--population", "10",
-                "--generations", "2")
+    r = _search(trained, tmp_path / "s", "--latency", f"{bound}ms", "--budget", "30", "--opt", "population=10",
+                "--opt", "generations=2")
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(tmp_path / "s" / "result.yaml"))
     assert res["latency"]["predicted_ms"] <= bound and res["evaluated"] == 30
-    assert abs(res["latency"]["error_pct"]) <= 10, res["latency"]  # re-measured on ort CPU beside the prediction
-    lat = res["latency"]  # drift: the calibration networks re-measured in the same rounds as the result
+    # the mechanism, not the machine's speed (how close the re-measurement comes is benchmarks/remeasure_error.py):
+    # the best arch was re-measured, and the drift comes from the LUT's calibration networks re-measured with it
+    lat = res["latency"]
+    for k in ("measured_ms", "measured_p10_ms", "measured_p90_ms", "error_pct", "drift_pct",
+              "error_drift_corrected_pct"):
+        assert isinstance(lat[k], float) and math.isfinite(lat[k]), (k, lat)
+    assert 0 < lat["measured_p10_ms"] <= lat["measured_ms"] <= lat["measured_p90_ms"]
+    assert lat["error_pct"] == pytest.approx(
+        100 * (lat["predicted_ms"] - lat["measured_ms"]) / lat["measured_ms"], abs=0.02
+    )
+    then = dict(zip(lut.calibration["archs"], lut.calibration["measured_ms"]))
+    assert lat["drift_networks"] == [a for a in lut.calibration["archs"] if a != res["arch"]] and lat["drift_networks"]
+    ratios = [now / then[a] for a, now in zip(lat["drift_networks"], lat["drift_networks_now_ms"])]
+    assert lat["drift_pct"] == pytest.approx(100 * (statistics.median(ratios) - 1), abs=0.02)
     corrected = 100 * (lat["predicted_ms"] * (1 + lat["drift_pct"] / 100) - lat["measured_ms"]) / lat["measured_ms"]
-    assert -50 < lat["drift_pct"] < 100 and abs(lat["error_drift_corrected_pct"] - corrected) < 0.05
+    assert abs(lat["error_drift_corrected_pct"] - corrected) < 0.05
     assert res["latency"]["input_size"] == 224 and res["training_input_size"] == 16
     assert res["accuracy"] > 0.5 and res["macs"] > 0 and res["params"] > 0
     rows = list(csv.DictReader(open(tmp_path / "s" / "history.csv")))
@@ -158,7 +179,7 @@ def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
     out = tmp_path / "int"
     env = dict(os.environ, HWNAS_CACHE=trained["cache"])
     cmd = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
-           "--out", str(out), "--quiet", "--budget", "200", "--population", "10", "--generations", "19"]
+           "--out", str(out), "--quiet", "--budget", "200", "--opt", "population=10", "--opt", "generations=19"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -173,7 +194,8 @@ def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
     assert res["stopped_by"] == "interrupted" and res["arch"] and 0 < res["accuracy"] <= 1
     done = res["evaluated"]
     assert 10 <= done < 200
-    r = _search(trained, out, "--budget", "200", "--population", "10", "--generations", "19", "--resume", "--no-remeasure")
+    r = _search(trained, out, "--budget", "200", "--opt", "population=10", "--opt", "generations=19", "--resume",
+                "--no-remeasure")
     assert r.returncode == 0, r.stderr
     res2 = yaml.safe_load(open(out / "result.yaml"))
     assert res2["evaluated"] == 200 and res2["accuracy"] >= res["accuracy"]
@@ -185,7 +207,8 @@ def test_search_bad_inputs(trained, tmp_path):
                          (["--strategy", "nope"], "unknown search strategy"),
                          (["--lut", str(tmp_path / "missing.yaml")], "not found")]:
         env = dict(os.environ, HWNAS_CACHE=trained["cache"])
-        base = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--out", str(tmp_path / "x")]
+        base = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"],
+                "--out", str(tmp_path / "x")]
         if "--lut" not in args:
             base += ["--lut", trained["lut"]]
         r = subprocess.run(base + args, capture_output=True, text=True, env=env)
@@ -208,7 +231,7 @@ def test_fpnas_coordinate_descent_with_flops_constraint(tmp_path):
     cons = [Constraint.parse("flops", f"{bound / 1e6}M")]
     net = Supernet(get_space("fpnas", input_size=ds.image_size, num_classes=10), "entangled")
     out = run_search(deploy, net, ds, lut, cons, "coordinate", 10_000, 0, str(tmp_path / "c"), {}, remeasure=False,
-                     strategy_params={"P": 1, "Q": 1, "E": 1, "T": 1})
+                     options={"P": 1, "Q": 1, "E": 1, "T": 1})
     res = out.result
     assert res["stopped_by"] == "finished" and res["flops"] <= bound
     assert any("independent" in r.source for r in out.history) and any("shared" in r.source for r in out.history)

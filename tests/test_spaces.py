@@ -33,7 +33,8 @@ def test_twenty_random_archs_build_run_count(name):
         back = sp.parse(str(a))
         assert back == a
         rep2 = count_arch(sp, back)
-        assert (rep.macs, rep.params, rep.bitops, rep.memory_bytes) == (rep2.macs, rep2.params, rep2.bitops, rep2.memory_bytes)
+        assert (rep.macs, rep.params, rep.bitops, rep.memory_bytes) == (rep2.macs, rep2.params, rep2.bitops,
+                                                                        rep2.memory_bytes)
         assert rep.macs > 0 and rep.params > 0
     assert len(seen) > 1 or sp.size() == 1
 

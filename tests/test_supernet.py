@@ -46,7 +46,6 @@ def test_learning_is_real_with_bn_recalibration(digits, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("sn"))
     sp = get_space("proxyless", input_size=digits.image_size, num_classes=10)
     net, res = train_supernet(sp, digits, TrainConfig(epochs=8, lr=0.05), out, sharing="entangled")
-    assert res.wall_s < 120, f"training took {res.wall_s:.0f} s"
     rng = random.Random(7)
     archs = [sp.random_arch(rng) for _ in range(5)]
     with_recal = [evaluate(net, a, digits) for a in archs]
@@ -72,7 +71,9 @@ def _train(digits, out, epochs, resume=False, stop_at=None, exc=Kill):
         if stop_at is not None and done == stop_at:
             raise exc()
 
-    return train_supernet(sp, digits, TrainConfig(epochs=epochs, lr=0.05, batch_size=128), out, resume=resume, progress=cb)
+    return train_supernet(
+        sp, digits, TrainConfig(epochs=epochs, lr=0.05, batch_size=128), out, resume=resume, progress=cb
+    )
 
 
 def _same(a, b):

@@ -2,74 +2,55 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.table import Table
 
-from hwnas.cli.main import cli, emit_json, out
+from hwnas.cli.app import cli, emit_json, names_help, out, output_options, warn
 from hwnas.cli.progress import progress_bar
-
-
-def _warn(msg: str) -> None:
-    click.echo(f"warning: {msg}", err=True)
-
-
-def default_lut_path(space: str, backend: str, device: str, input_size: int) -> str:
-    return f"{space}_{backend}_{device.replace(':', '')}_{input_size}.yaml"
+from hwnas.lut.importers import IMPORTERS
+from hwnas.profilers import list_profilers
+from hwnas.space import list_spaces
 
 
 @cli.command("profile")
-@click.option("--space", default="proxyless", show_default=True, help="Search space to profile.")
+@click.option(
+    "--space", default="proxyless", show_default=True, help=names_help("Search space to profile", list_spaces())
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (android for a phone over adb).")
-@click.option("--backend", default=None, help="torch, ort, tensorrt, executorch, litert [default: ort on cpu, torch on cuda].")
+@click.option("--backend", default=None,
+              help=names_help("Runtime", list_profilers(), "ort on cpu, torch on cuda"))
 @click.option("--provider", default=None, help="ONNX Runtime execution provider: cpu, cuda, tensorrt.")
 @click.option("--fp16", is_flag=True, help="TensorRT: allow fp16 kernels.")
 @click.option("--cuda-graph", is_flag=True, help="torch/ort on CUDA: time CUDA-graph replays, not eager launches.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True)
 @click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads (recorded).")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True, help="Interleaved timing rounds per op.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads (recorded)."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=3, show_default=True, help="Interleaved timing rounds per op."
+)
 @click.option("--out", "out_path", default=None, help="LUT file to write [default: SPACE_BACKEND_DEVICE_INPUT.yaml].")
 @click.option("--resume", is_flag=True, help="Continue an existing LUT, skipping measured ops.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing LUT.")
-@click.option("--quiet", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-def profile_cmd(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds, out_path,
+@output_options
+def profile_cmd(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds,
+                out_path,
                 resume, overwrite, quiet, as_json):
     """Measure every distinct op of a space into a latency LUT."""
-    from hwnas.lut.profile import profile_space
-    from hwnas.profilers import TimingConfig, get_profiler
-    from hwnas.space import get_space
+    from hwnas.lut.profile import profile
 
-    sp = get_space(space, input_size=input_size, num_classes=classes)
-    backend = backend or ("torch" if device.startswith("cuda") else "ort")
-    out_path = out_path or default_lut_path(space, backend, device, input_size)
-    kw = {}
-    if provider:
-        kw["provider"] = provider
-    if fp16:
-        kw["fp16"] = True
-    if cuda_graph:
-        if backend not in ("torch", "ort"):
-            raise click.UsageError(f"--cuda-graph applies to --backend torch or ort, not {backend}")
-        kw["cuda_graph"] = True
-    with get_profiler(backend, device=device, threads=threads, batch=batch, config=TimingConfig(rounds=rounds), **kw) as prof:
-        with progress_bar(quiet or as_json) as cb:
-            try:
-                res = profile_space(sp, prof, out_path, resume=resume, overwrite=overwrite, progress=cb)
-            except KeyboardInterrupt:
-                click.echo(f"interrupted: ops measured so far are saved in {out_path}; continue with --resume", err=True)
-                raise SystemExit(130)
-    summary = {"lut": out_path, "space": space, "backend": backend, "device": device, "ops": res.total,
-               "measured": res.measured, "skipped": res.skipped, "overhead_ms": res.lut.overhead_ms}
+    with progress_bar(quiet or as_json) as cb:
+        res = profile(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds,
+                      out_path, resume, overwrite, cb)
+    s = res.summary()
     if as_json:
-        emit_json(summary)
+        emit_json(s)
     elif not quiet:
-        out.print(f"wrote {out_path}: {res.total} ops ({res.measured} measured, {res.skipped} already there), "
-                  f"per-call overhead {res.lut.overhead_ms * 1e3:.1f} µs")
-        if device.startswith("cuda") and backend in ("torch", "ort") and not cuda_graph:
+        out.print(f"wrote {s['lut']}: {s['ops']} ops ({s['measured']} measured, {s['skipped']} already there), "
+                  f"per-call overhead {s['overhead_ms'] * 1e3:.1f} µs")
+        if s["execution"] == "eager":
             out.print("note: eager execution at small batch on a GPU is bound by kernel launches, which a per-op "
                       "table predicts poorly; --cuda-graph times graph replays (see README)")
 
@@ -79,25 +60,21 @@ def lut_group():
     """Inspect, calibrate, validate and import latency lookup tables."""
 
 
-def _load(path: str):
-    from hwnas.lut import LUT
-
-    return LUT.load(path)
-
-
 @lut_group.command("show")
 @click.argument("lut_path", metavar="LUT")
 @click.option("--json", "as_json", is_flag=True)
 def lut_show(lut_path, as_json):
     """Summarise a LUT: header, fingerprint, calibration, entries."""
+    from hwnas.lut import LUT
     from hwnas.lut.fidelity import calibration_text
 
-    d = _load(lut_path).describe()
+    d = LUT.load(lut_path).describe()
     if as_json:
         emit_json(d)
         return
     t = Table(title=lut_path, show_header=False)
-    for k in ("space", "input_size", "num_classes", "backend", "device", "overhead_ms", "entries", "created", "updated"):
+    keys = ("space", "input_size", "num_classes", "backend", "device", "overhead_ms", "entries", "created", "updated")
+    for k in keys:
         t.add_row(k, str(d.get(k)))
     t.add_row("fingerprint", ", ".join(f"{k}={v}" for k, v in (d.get("fingerprint") or {}).items()))
     t.add_row("calibration", calibration_text(d["calibration"]))
@@ -108,40 +85,24 @@ def lut_show(lut_path, as_json):
     out.print(t)
 
 
-def _space_for(lut):
-    from hwnas.space import get_space
-
-    return get_space(lut.meta["space"], input_size=int(lut.meta["input_size"]), num_classes=int(lut.meta["num_classes"]))
-
-
 @lut_group.command("calibrate")
 @click.option("--lut", "lut_path", required=True)
 @click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True, help="Whole networks to measure.")
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
-@click.option("--quiet", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@output_options
 def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     """Fit the calibration (sum of ops -> whole network) from measured networks; store it in the LUT."""
-    from hwnas.lut.fidelity import calibrate, calibration_text, profiler_for
+    from hwnas.lut.fidelity import calibrate_lut, calibration_text
 
-    lut = _load(lut_path)
-    sp = _space_for(lut)
-    with profiler_for(lut) as prof:
-        _fp_warn(lut, prof)
-        with progress_bar(quiet or as_json) as cb:
-            cal = calibrate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, progress=cb)
-    lut.save(lut_path)
+    with progress_bar(quiet or as_json) as cb:
+        cal, warns = calibrate_lut(lut_path, samples=samples, rounds=rounds, seed=seed, progress=cb)
+    for w in warns:
+        warn(w)
     if as_json:
         emit_json(cal)
     elif not quiet:
         out.print(f"calibrated {lut_path}: {calibration_text(cal)}")
-
-
-def _fp_warn(lut, prof) -> None:
-    diffs = lut.fingerprint_mismatch(prof.fingerprint())
-    if diffs:
-        _warn("LUT measured on another device/runtime: " + "; ".join(diffs))
 
 
 @lut_group.command("validate")
@@ -150,28 +111,23 @@ def _fp_warn(lut, prof) -> None:
 @click.option("--rounds", type=click.IntRange(min=2), default=4, show_default=True)
 @click.option("--seed", type=int, default=4321, show_default=True)
 @click.option("--plot", "plot_path", default=None, help="Scatter plot PNG [default: LUT name + _validation.png].")
-@click.option("--refit", is_flag=True, help="Refit the calibration on this session's measurements first (removes drift).")
-@click.option("--quiet", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--refit", is_flag=True,
+              help="Refit the calibration on this session's measurements first (removes drift).")
+@output_options
 def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_json):
     """Compare predictions with whole-network measurements of random archs."""
-    from hwnas.lut.fidelity import plot_validation, profiler_for, validate
+    from hwnas.lut.fidelity import validate_lut
 
-    lut = _load(lut_path)
-    sp = _space_for(lut)
-    with profiler_for(lut) as prof:
-        _fp_warn(lut, prof)
-        with progress_bar(quiet or as_json) as cb:
-            rep = validate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, refit=refit, progress=cb)
-    plot_path = plot_path or os.path.splitext(lut_path)[0] + "_validation.png"
-    plot_validation(rep, plot_path)
+    with progress_bar(quiet or as_json) as cb:
+        rep, plot_path, warns = validate_lut(lut_path, samples=samples, rounds=rounds, seed=seed, refit=refit,
+                                             plot_path=plot_path, progress=cb)
     if as_json:
-        emit_json({**rep.to_dict(), "plot": plot_path})
+        emit_json({**rep.to_dict(), "plot": plot_path, "warnings": warns})
         return
+    for w in warns:
+        warn(w)
     if quiet:
         return
-    if not rep.calibrated:
-        _warn("LUT is not calibrated: run `hwnas lut calibrate` first for accurate absolute latencies")
     s = rep.summary()
     t = Table(title=f"validation: {rep.samples} random {rep.space} networks on {rep.backend}", show_header=False)
     t.add_row("Kendall τ / Pearson r", f"{s['kendall_tau']:.3f} / {s['pearson_r']:.3f}")
@@ -189,25 +145,49 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_js
 
 
 @lut_group.command("import")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["proxylessnas"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(IMPORTERS.names()))
 @click.argument("file", metavar="FILE")
 @click.option("--out", "out_path", required=True, help="hwnas LUT to write.")
 @click.option("--json", "as_json", is_flag=True)
 def lut_import(fmt, file, out_path, as_json):
     """Convert a published per-op LUT into hwnas's format (proxylessnas: Pixel 1)."""
-    from hwnas.lut.importers import IMPORTERS
-    from hwnas.lut.predictor import LatencyPredictor
+    from hwnas.lut.importers import import_lut
 
-    lut = IMPORTERS.get(fmt)(file)
-    sp = _space_for(lut)
-    pred = LatencyPredictor(lut, sp)
-    lut.save(out_path)
-    cov = "covers every arch of the space" if pred.complete else f"misses {len(pred.missing_ops())} ops"
-    d = {"lut": out_path, "entries": len(lut), "space": sp.name, "complete": pred.complete,
-         "named_archs_ms": {n: round(pred.predict(sp.parse(n)), 3) for n in sp.named_archs}}
+    d = import_lut(fmt, file, out_path)
     if as_json:
         emit_json(d)
         return
-    out.print(f"wrote {out_path}: {len(lut)} entries for space '{sp.name}', {cov}")
+    cov = "covers every arch of the space" if d["complete"] else f"misses {d['missing_ops']} ops"
+    out.print(f"wrote {out_path}: {d['entries']} entries for space '{d['space']}', {cov}")
     for n, v in d["named_archs_ms"].items():
         out.print(f"  {n}: predicted {v:.1f} ms")
+
+
+@cli.command("predict")
+@click.option("--lut", "lut_path", required=True, help="The LUT to predict with (`hwnas profile`, `hwnas lut import`).")
+@click.option("--arch", "archs", required=True, multiple=True,
+              help="Named arch, arch string, a search's result.yaml, or a file of archs (one per line, or a YAML/JSON "
+                   "list); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def predict_cmd(lut_path, archs, as_json):
+    """Predict archs' latency from a LUT, with a per-op breakdown and MACs / params / BitOps."""
+    from hwnas.lut.predict import predict_archs
+
+    d = predict_archs(lut_path, list(archs))
+    if as_json:
+        emit_json(d)
+        return
+    cal = "calibrated" if d["calibrated"] else "NOT calibrated (run `hwnas lut calibrate`)"
+    out.print(f"{d['space']} at {d['input_size']}px on {d['backend']}/{d['device']}, {cal}: {d['calibration']}",
+              highlight=False)
+    for a in d["archs"]:
+        t = Table(title=a["name"] or None, show_edge=False)
+        for col, j in (("layer", "left"), ("op", "left"), ("ms", "right"), ("share", "right")):
+            t.add_column(col, justify=j, overflow="fold")
+        for r in a["layers"]:
+            t.add_row(r["layer"], r["op"], f"{r['ms']:.4f}", f"{r['share_pct']:.1f}%")
+        out.print(t)
+        out.print(f"predicted {a['latency_ms']:.3f} ms (LUT sum {a['lut_sum_ms']:.3f} ms; an op's ms is its share of "
+                  f"the calibrated total)   MACs {a['macs']:,}   params {a['params']:,}   BitOps {a['bitops']:,}",
+                  highlight=False)
+        out.print(a["arch"], soft_wrap=True, highlight=False)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwnas.cost.counters import CostReport, count
+from hwnas.cost.counters import CostReport, count, full_precision_layers
+from hwnas.cost.layer_costs import LayerCosts
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
 from hwnas.space.ops import OpSig, build_op
@@ -17,6 +18,16 @@ from hwnas.space.ops import OpSig, build_op
 
 def count_arch(space: SearchSpace, arch: Arch) -> CostReport:
     return count(space.build(arch), space.input_shape)
+
+
+def count_named(
+    space: str, arch_text: str, input_size: int = 224, num_classes: int = 1000
+) -> tuple[SearchSpace, Arch, CostReport]:
+    """``hwnas count``: the space (options a named arch implies filled in), the checked arch, its counts."""
+    from hwnas.space.base import resolve_arch
+
+    sp, arch = resolve_arch(space, arch_text, input_size=input_size, num_classes=num_classes)
+    return sp, arch, count_arch(sp, arch)
 
 
 @dataclass(frozen=True)
@@ -38,14 +49,7 @@ class ArchCoster:
         key = (sig, first, last)
         if key not in self._cache:
             rep = count(build_op(sig), sig.in_shape, exclude_first_last=False)
-            layers = rep.layers
-            bitops = rep.bitops
-            if first and layers:  # the network's first conv stays full precision
-                c = next((r for r in layers if r.type.endswith("Conv2d")), None)
-                bitops -= c.bitops if c else 0
-            if last and layers:  # ... and its last FC
-                f = next((r for r in reversed(layers) if r.type == "Linear"), None)
-                bitops -= f.bitops if f else 0
+            bitops = rep.bitops - sum(r.bitops for r in full_precision_layers(rep.layers, first, last))
             self._cache[key] = UnitCost(rep.macs, rep.params, bitops, rep.memory_bytes)
         return self._cache[key]
 
@@ -57,3 +61,22 @@ class ArchCoster:
         bitops = sum(u.bitops for u in units)
         return {"macs": macs, "flops": 2 * macs, "params": sum(u.params for u in units), "bitops": bitops,
                 "bitops_g": bitops / 2 ** 30, "memory_bytes": mem, "intensity": 2 * macs / mem if mem else 0.0}
+
+    #: additive counter metrics and (unit field, multiplier)
+    ADDITIVE = {"macs": ("macs", 1), "flops": ("macs", 2), "params": ("params", 1), "bitops": ("bitops", 1)}
+
+    def layer_costs(self, metric: str) -> LayerCosts:
+        """Per-layer costs of an additive counter metric (``macs``, ``flops``, ``params``, ``bitops``);
+        the stem's first conv and the head's last FC are excluded from BitOps as in :meth:`cost`."""
+        key, mult = self.ADDITIVE[metric]
+        sp = self.space
+        fixed = [*sp.stem, *sp.head]
+        base = sum(mult * getattr(self.unit(s, first=(i == 0), last=(i == len(fixed) - 1)), key)
+                   for i, s in enumerate(fixed))
+        per = []
+        for layer in sp.layers:
+            sigs = {c: sp.choice_op(layer, c) for c in layer.choices}
+            per.append(
+                {c: 0.0 if sig is None else float(mult * getattr(self.unit(sig), key)) for c, sig in sigs.items()}
+            )
+        return LayerCosts(metric, float(base), tuple(per))

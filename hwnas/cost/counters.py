@@ -65,6 +65,17 @@ class CostReport:
         return {**self.summary(), "layers": [asdict(lc) for lc in self.layers]}
 
 
+def full_precision_layers(records: list[LayerCost], first: bool = True, last: bool = True) -> list[LayerCost]:
+    """The layers a network keeps at full precision and BitOps leave out (SPOS): its first conv and its
+    last FC.  The one place this convention lives; ``first``/``last`` select which end applies."""
+    out = []
+    if first:
+        out += [r for r in records if r.type.endswith("Conv2d")][:1]
+    if last:
+        out += [r for r in records if r.type == "Linear"][-1:]
+    return out
+
+
 def _layer_macs(m: nn.Module, out: torch.Tensor) -> int:
     if isinstance(m, nn.Conv2d):
         kh, kw = m.kernel_size
@@ -100,12 +111,9 @@ def count(model: nn.Module, input_shape: tuple[int, ...], exclude_first_last: bo
         model.train(was_training)
         for h in handles:
             h.remove()
-    if exclude_first_last and records:
-        first_conv = next((r for r in records if r.type.endswith("Conv2d")), None)
-        last_fc = next((r for r in reversed(records) if r.type == "Linear"), None)
-        for r in (first_conv, last_fc):
-            if r is not None:
-                r.bitops = 0
+    if exclude_first_last:
+        for r in full_precision_layers(records):
+            r.bitops = 0
     return CostReport(macs=sum(r.macs for r in records), params=sum(p.numel() for p in model.parameters()),
                       bitops=sum(r.bitops for r in records), memory_bytes=sum(r.memory_bytes for r in records),
                       layers=records)

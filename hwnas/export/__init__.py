@@ -1,1 +1,2 @@
-"""Final models: train a found arch standalone, export it (ONNX, TensorRT, ExecuTorch), check parity, time it."""
+"""Final models: train a found arch standalone (:mod:`.final`), export it in a registered format
+(:mod:`.formats`: ONNX, ExecuTorch, LiteRT, TensorRT) with that runtime's runner, check parity, time it."""

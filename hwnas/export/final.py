@@ -16,16 +16,17 @@ import yaml
 
 from hwnas.cost.arch_cost import count_arch
 from hwnas.data import Dataset
-from hwnas.errors import HwnasError
-from hwnas.profilers.artifacts import ExecuTorchModel, to_executorch, to_onnx
-from hwnas.profilers.base import Profiler, TimingConfig
+from hwnas.errors import BackendUnavailableError, HwnasError
+from hwnas.export.formats import get_format, list_formats
+from hwnas.io import atomic_write_text
+from hwnas.lut import LUT, LatencyPredictor, space_for
+from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.space.arch import Arch
 from hwnas.space.base import Network, SearchSpace, get_space
 from hwnas.supernet.api import load_supernet
 from hwnas.supernet.model import extract
-from hwnas.supernet.train import Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint, subnet_accuracy, train
-
-TOLERANCE = {"onnx": 1e-4, "executorch": 1e-4, "tensorrt": 1e-3, "tensorrt-fp16": 1e-2}
+from hwnas.supernet.train import (Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint,
+                                  subnet_accuracy, train)
 
 
 def arch_from(space_name: str | None, text: str) -> tuple[str, str, dict[str, Any]]:
@@ -59,17 +60,35 @@ def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, 
     else:
         net = space.build(arch)
     meta = {"kind": "subnet", "space": space.name, "arch": str(arch), "input_size": space.input_size,
-            "num_classes": space.num_classes, "options": dict(space.options), "data": data.name, "init": init or "scratch"}
+            "num_classes": space.num_classes, "options": dict(space.options), "data": data.name,
+            "init": init or "scratch"}
     res = train(net, lambda m, x, g: m(x), data, cfg, out_dir, meta, resume, progress)
     acc = subnet_accuracy(net, data, bn_recalibrate=False)
-    metrics = {"space": space.name, "arch": str(arch), "data": data.name, "val_accuracy": acc, "epochs_done": res.epochs_done,
-               "interrupted": res.interrupted, "wall_s": round(res.wall_s, 2), "history": res.history, "config": asdict(cfg)}
+    metrics = {"space": space.name, "arch": str(arch), "data": data.name, "val_accuracy": acc,
+               "epochs_done": res.epochs_done, "interrupted": res.interrupted, "wall_s": round(res.wall_s, 2),
+               "history": res.history, "config": asdict(cfg)}
     atomic_torch_save({"model": net.state_dict(), "meta": meta}, os.path.join(out_dir, "weights.pt"))
-    tmp = os.path.join(out_dir, "metrics.yaml.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(metrics, f, sort_keys=False)
-    os.replace(tmp, os.path.join(out_dir, "metrics.yaml"))
+    atomic_write_text(os.path.join(out_dir, "metrics.yaml"), yaml.safe_dump(metrics, sort_keys=False))
     return net, res, metrics
+
+
+def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str = "digits", epochs: int = 10,
+              init: str | None = None, batch_size: int = 64, lr: float = 0.05, seed: int = 0, resume: bool = False,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """``hwnas train``: an arch string, named arch or search ``result.yaml``, trained standalone on ``data``
+    (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``)."""
+    from hwnas.data import load_dataset
+    from hwnas.errors import Interrupted
+
+    space, text, _ = arch_from(space, arch_text)
+    ds = load_dataset(data, seed=seed)
+    sp = get_space(space, text, input_size=ds.image_size, num_classes=ds.num_classes)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    _, res, metrics = train_arch(sp, sp.parse(text), ds, cfg,
+                                 out_dir, init, resume, progress)
+    if res.interrupted:
+        raise Interrupted(f"interrupted: checkpoint saved in {out_dir}; continue with --resume")
+    return {**metrics, "weights": os.path.join(out_dir, "weights.pt")}
 
 
 def load_weights(path: str) -> dict[str, Any]:
@@ -85,19 +104,28 @@ def load_weights(path: str) -> dict[str, Any]:
 
 @dataclass
 class ExportReport:
+    """What ``hwnas export`` did: the artefact, its parity with PyTorch, its latency on its runtime, and the
+    LUT's prediction beside it (``like_for_like`` when both are for the same runtime and device)."""
+
     format: str
     path: str
     space: str
     arch: str
+    """the arch string (comma-separated choices)"""
     input_size: int
-    max_abs_diff: float
+    max_abs_diff: float  # max |artefact output - PyTorch output| on one seeded input
     tolerance: float
     parity_ok: bool
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # median of the timed runs on the format's runtime (ms); p10 / p90 beside it
     latency_p10_ms: float | None = None
     latency_p90_ms: float | None = None
     runtime: str = ""
+    backend: str = ""
+    device: str = ""
     predicted_ms: float | None = None
+    predicted_backend: str | None = None  # the runtime the LUT's prediction is for
+    predicted_device: str | None = None
+    like_for_like: bool | None = None     # prediction and measurement on the same runtime and device
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,13 +140,14 @@ def build_for_export(space_name: str, arch_text: str, weights: str | None, input
     if ck and (meta["space"] != space_name or meta["arch"] != arch_text):
         raise HwnasError(f"weights are for {meta['space']}:{meta['arch']}, not {space_name}:{arch_text}")
     classes = num_classes or int(meta.get("num_classes", 1000))
-    sp = get_space(space_name, input_size=input_size, num_classes=classes, **meta.get("options", {}))
+    sp = get_space(space_name, arch_text, input_size=input_size, num_classes=classes, **meta.get("options", {}))
     arch = sp.parse(arch_text)
     net = sp.build(arch)
     if ck:
         net.load_state_dict(ck["model"])
         if meta.get("input_size") != input_size:
-            notes.append(f"trained at {meta.get('input_size')}px, exported at {input_size}px (convolutions are size independent)")
+            notes.append(f"trained at {meta.get('input_size')}px, exported at {input_size}px "
+                         "(convolutions are size independent)")
     else:
         notes.append("no --weights: exporting randomly initialised weights (for latency / deployment checks)")
     return sp, arch, net.eval(), notes
@@ -140,78 +169,92 @@ def read_onnx_metadata(path: str) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(path).metadata_props}
 
 
+EXPORT_TIMING = TimingConfig(warmup=10, block=20, min_runs=60, max_runs=400)
+
+
 def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | None = None, input_size: int = 224,
            num_classes: int | None = None, dynamic_batch: bool = False, fp16: bool = False, threads: int = 1,
-           extra_meta: dict[str, Any] | None = None, predicted_ms: float | None = None, time_it: bool = True) -> ExportReport:
-    if fmt not in ("onnx", "executorch", "tensorrt"):
-        raise HwnasError(f"unknown export format '{fmt}'; choose onnx, tensorrt or executorch")
-    sp, arch, net, notes = build_for_export(space_name, arch_text, weights, input_size, num_classes)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = net(x)
-    cfg = TimingConfig(warmup=10, block=20, min_runs=60, max_runs=400)
-    timer: Any = Profiler(device="cpu", threads=threads, config=cfg)
-    if fmt == "onnx" or fmt == "tensorrt":
-        onnx_path = out if fmt == "onnx" else os.path.splitext(out)[0] + ".onnx"
-        if fmt == "tensorrt":
-            from hwnas.errors import BackendUnavailableError
-            from hwnas.profilers.base import require
+           extra_meta: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+           time_it: bool = True) -> ExportReport:
+    """Write ``fmt``'s artefact with its runtime's runner, run it beside PyTorch (max |diff|) and time it there.
 
-            if not torch.cuda.is_available():
-                raise BackendUnavailableError("TensorRT export needs an NVIDIA GPU with CUDA and this machine has none; "
-                                              "use --format onnx or executorch here")
-            require("tensorrt", "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine")
-        _write_onnx(net, x, onnx_path, dynamic_batch, onnx_metadata(sp, arch, extra_meta or {}))
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(out, so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        got = torch.from_numpy(sess.run(None, {name: x.numpy()})[0])
-        run = lambda: sess.run(None, {name: x.numpy()})  # noqa: E731
-        runtime, tol = f"onnxruntime {ort.__version__} CPU, {threads} thread(s)", TOLERANCE["onnx"]
-    elif fmt == "executorch":
-        to_executorch(net, x, out)
-        model = ExecuTorchModel(out)
-        got = model(x)
-        run = lambda: model.method.execute([x])  # noqa: E731
-        runtime, tol = "executorch.runtime (XNNPACK) on this host", TOLERANCE["executorch"]
-    else:
-        from hwnas.profilers.trt import TRTEngine, build_engine
-
-        blob = build_engine(onnx_path, fp16=fp16)
-        with open(out + ".tmp", "wb") as f:
-            f.write(blob)
-        os.replace(out + ".tmp", out)
-        eng = TRTEngine(blob, "cuda")
-        got = eng(x.cuda()).cpu()
-        run = eng.execute
-        from hwnas.profilers.backends import TorchProfiler
-
-        timer = TorchProfiler(device="cuda", config=cfg)  # CUDA-event timing
-        runtime, tol = f"TensorRT {'fp16' if fp16 else 'fp32'}", TOLERANCE["tensorrt-fp16" if fp16 else "tensorrt"]
-    diff = float((got - ref).abs().max())
-    rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol, diff <= tol * max(1.0, float(ref.abs().max())),
-                       runtime=runtime, predicted_ms=predicted_ms, notes=notes)
-    if time_it:
-        st = timer.time_runnable(run)
-        rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90
+    ``prediction``: a LUT's latency for this arch (:func:`predicted_latency`), reported beside the measurement."""
+    f = get_format(fmt)
+    for flag, given in (("dynamic_batch", dynamic_batch), ("fp16", fp16)):
+        if given and flag not in f.options:
+            takes = [g.name for g in map(get_format, list_formats()) if flag in g.options]
+            raise HwnasError(f"--{flag.replace('_', '-')} applies to --format {' / '.join(takes)}, not {fmt}")
+    if f.device.startswith("cuda") and not torch.cuda.is_available():
+        here = [g.name for g in map(get_format, list_formats()) if not g.device.startswith("cuda")]
+        raise BackendUnavailableError(f"--format {fmt} needs an NVIDIA GPU with CUDA and this machine has none; "
+                                      f"use --format {' or '.join(here)} here")
+    runner_kw = {"fp16": True} if fp16 else {}
+    with get_profiler(f.backend, device=f.device, threads=threads, config=EXPORT_TIMING, **runner_kw) as runner:
+        sp, arch, net, notes = build_for_export(space_name, arch_text, weights, input_size, num_classes)
+        x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            ref = net(x)
+        kw: dict[str, Any] = {}
+        if f.metadata:
+            kw["metadata"] = onnx_metadata(sp, arch, extra_meta or {})
+        if "dynamic_batch" in f.options:
+            kw["dynamic_batch"] = dynamic_batch
+        if f.keeps_onnx:
+            kw["onnx_path"] = os.path.splitext(out)[0] + ".onnx"
+        runner.save(net, x, out, **kw)
+        model = runner.load(out)
+        diff = float((model(x) - ref).abs().max())
+        tol = f.tolerance_for(fp16)
+        rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol,
+                           diff <= tol * max(1.0, float(ref.abs().max())), runtime=runner.runtime_text(),
+                           backend=f.backend, device=f.device, notes=notes)
+        if prediction and prediction["ms"] is None:
+            notes.append(prediction["note"])
+        elif prediction:
+            rep.predicted_ms = prediction["ms"]
+            rep.predicted_backend, rep.predicted_device = prediction["backend"], prediction["device"]
+            rep.like_for_like = (prediction["backend"], prediction["device"]) == (f.backend, f.device)
+        if time_it:
+            st = runner.time_runnable(model.runnable(x))
+            rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90
     return rep
 
 
-def _write_onnx(net: Network, x: torch.Tensor, path: str, dynamic_batch: bool, metadata: dict[str, str]) -> None:
-    import onnx
+def predicted_latency(space_name: str, arch_text: str, input_size: int, result: dict[str, Any] | None = None,
+                      lut_path: str | None = None) -> dict[str, Any] | None:
+    """A LUT's latency for the arch at ``input_size``, with the runtime and device the LUT was measured on:
+    from ``lut_path`` if given, else from a search's ``result`` when it predicted at the same size."""
+    if lut_path:
+        lut = LUT.load(lut_path)
+        sp = space_for(lut)
+        if sp.name != space_name:
+            raise HwnasError(f"--lut {lut_path} is for space '{sp.name}', not '{space_name}'")
+        if sp.input_size != input_size:
+            raise HwnasError(f"--lut was measured at {sp.input_size}px but --input is {input_size}")
+        built = get_space(space_name, arch_text, input_size=input_size).options
+        if built != sp.options:
+            return {"ms": None, "note": f"no LUT prediction: the LUT was profiled in the space's layout "
+                    f"{sp.options or '(default)'}, but {arch_text} is built with {built}"}
+        return {"ms": LatencyPredictor(lut, sp).predict(sp.parse(arch_text)), "backend": lut.meta.get("backend"),
+                "device": lut.meta.get("device"), "source": lut_path}
+    lat = (result or {}).get("latency") or {}
+    if lat.get("input_size") == input_size and lat.get("predicted_ms") is not None:
+        return {"ms": lat["predicted_ms"], "backend": lat.get("backend"), "device": lat.get("device"),
+                "source": "the search's result"}
+    return None
 
-    tmp = path + ".tmp.onnx"
-    to_onnx(net, x, tmp, opset=17, dynamic_batch=dynamic_batch)
-    model = onnx.load(tmp)
-    for k, v in metadata.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.checker.check_model(model)
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+
+def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, weights: str | None = None,
+                input_size: int = 224, num_classes: int | None = None, dynamic_batch: bool = False,
+                fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True) -> ExportReport:
+    """``hwnas export``: an arch string, named arch or search ``result.yaml`` -> artefact, parity, latency, and
+    the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata)."""
+    get_format(fmt)
+    space, text, res = arch_from(space, arch_text)
+    extra = {}
+    if res:
+        extra = {"constraints": [c.get("text") for c in res.get("constraints", [])],
+                 "search_accuracy": res.get("accuracy")}
+    prediction = predicted_latency(space, text, input_size, res, lut)
+    return export(space, text, fmt, out, weights, input_size, num_classes, dynamic_batch, fp16, threads, extra,
+                  prediction, time_it)

@@ -1,6 +1,6 @@
 """Latency lookup tables: file format, predictor, profiling job, calibration/validation, importers."""
 
 from hwnas.lut.predictor import LatencyPredictor
-from hwnas.lut.table import LUT, SCHEMA, LUTEntry, LUTFingerprintWarning
+from hwnas.lut.table import LUT, SCHEMA, LUTEntry, LUTFingerprintWarning, space_for
 
-__all__ = ["LUT", "SCHEMA", "LUTEntry", "LUTFingerprintWarning", "LatencyPredictor"]
+__all__ = ["LUT", "SCHEMA", "LUTEntry", "LUTFingerprintWarning", "LatencyPredictor", "space_for"]

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hwnas.errors import BackendUnavailableError, HwnasError
+from hwnas.io import atomic_path
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, now_iso
 from hwnas.profilers.base import Profiler, TimingStats
@@ -56,10 +57,7 @@ def spread_archs(space: SearchSpace, pred: LatencyPredictor, n: int, seed: int) 
     calibration fit holds for the small networks a tight constraint selects as well as for big ones:
     each candidate takes every layer's cheapest choice with probability q (q uniform in [0, 1])."""
     rng = random.Random(seed)
-    cheapest = []
-    for i, layer in enumerate(space.layers):
-        row = pred.table[i, :len(layer.choices)]
-        cheapest.append(layer.choices[int(np.nanargmin(row))])
+    cheapest = pred.layer_costs().cheapest()
     pool: dict[str, Arch] = {}
     for _ in range(max(40 * n, 200)):
         q = rng.random()
@@ -116,7 +114,8 @@ def calibrate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 8
     coeffs = fit_calibration(raw, meas)
     cal = {"coeffs": [round(c, 9) for c in coeffs], "fitted_on": len(archs), "seed": seed,
            "method": "least squares: measured_ms = polyval(coeffs, raw_sum_ms)", "fitted": now_iso(),
-           "archs": [str(a) for a in archs], "raw_ms": [round(x, 5) for x in raw], "measured_ms": [round(x, 5) for x in meas]}
+           "archs": [str(a) for a in archs], "raw_ms": [round(x, 5) for x in raw],
+           "measured_ms": [round(x, 5) for x in meas]}
     lut.meta["calibration"] = cal
     return cal
 
@@ -143,13 +142,15 @@ class ValidationReport:
     archs: list[str] = field(default_factory=list)
     predicted_ms: list[float] = field(default_factory=list)
     measured_ms: list[float] = field(default_factory=list)
+    measured_p10_ms: list[float] = field(default_factory=list)  # each network's spread over its timed runs
+    measured_p90_ms: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> dict[str, Any]:
         d = self.to_dict()
-        for k in ("archs", "predicted_ms", "measured_ms"):
+        for k in ("archs", "predicted_ms", "measured_ms", "measured_p10_ms", "measured_p90_ms"):
             d.pop(k)
         return d
 
@@ -204,31 +205,50 @@ def validate(lut: LUT, space: SearchSpace, profiler: Profiler, samples: int = 50
     return ValidationReport(space.name, profiler.name, len(archs), rounds, calibrated=cal.get("fitted_on", 0) > 0,
                             drift_pct=drift, refit=bool(refit and cal_archs), calibration=calibration_text(used),
                             archs=[str(a) for a in archs], predicted_ms=[float(x) for x in p],
-                            measured_ms=[s.median for s in stats], **compare(p, stats))
+                            measured_ms=[s.median for s in stats], measured_p10_ms=[s.p10 for s in stats],
+                            measured_p90_ms=[s.p90 for s in stats], **compare(p, stats))
+
+
+#: below this noise floor (share of networks whose two half-measurements agree within ±5%) a plot says
+#: plainly that the measurement, not only the predictor, limits what it shows
+NOISY_FLOOR_PCT = 80.0
 
 
 def plot_validation(rep: ValidationReport, path: str) -> str:
+    """Predicted vs measured, each network with its measured p10-p90 spread as an error bar; the title gives
+    τ and the ±5% / ±10% shares beside the measurement's own noise floor, and a noisy run is labelled so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     m, p = np.asarray(rep.measured_ms), np.asarray(rep.predicted_ms)
-    lo, hi = 0.9 * min(m.min(), p.min()), 1.1 * max(m.max(), p.max())
+    lo_err = m - np.asarray(rep.measured_p10_ms or rep.measured_ms)
+    hi_err = np.asarray(rep.measured_p90_ms or rep.measured_ms) - m
+    lo = 0.9 * min((m - lo_err).min(), p.min())
+    hi = 1.1 * max((m + hi_err).max(), p.max())
     xs = np.linspace(lo, hi, 50)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    noisy = rep.noise_within_5_pct < NOISY_FLOOR_PCT
+    fig, ax = plt.subplots(figsize=(5.5, 5.2))
     ax.fill_between(xs, 0.9 * xs, 1.1 * xs, color="tab:green", alpha=0.15, label="±10%")
     ax.plot(xs, xs, "k--", lw=1, label="y = x")
-    ax.scatter(m, p, s=14, color="tab:blue")
-    ax.set_xlabel("measured latency (ms)")
+    ax.errorbar(m, p, xerr=[lo_err, hi_err], fmt="o", ms=3.5, color="tab:red" if noisy else "tab:blue",
+                ecolor="0.6", elinewidth=0.8, capsize=0, label="network (measured p10–p90)")
+    ax.set_xlabel("measured latency (ms), median of round medians")
     ax.set_ylabel("predicted latency (ms)")
-    ax.set_title(f"{rep.space} on {rep.backend}: τ={rep.kendall_tau:.3f}, "
-                 f"±5% {rep.within_5_pct:.0f}%, ±10% {rep.within_10_pct:.0f}%", fontsize=9)
-    ax.legend(loc="upper left")
+    ax.set_title(f"{rep.space} on {rep.backend}: τ={rep.kendall_tau:.3f}, ±5% {rep.within_5_pct:.0f}%, "
+                 f"±10% {rep.within_10_pct:.0f}%\nnoise floor: {rep.noise_within_5_pct:.0f}% of networks repeat "
+                 f"within ±5% (median gap {rep.noise_median_pct:.1f}%)", fontsize=9)
+    if noisy:
+        ax.text(0.97, 0.03, f"NOISY MEASUREMENT\nonly {rep.noise_within_5_pct:.0f}% repeat within ±5%:\n"
+                "the machine, not only the LUT,\nlimits these figures", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=8, color="tab:red", bbox={"facecolor": "white", "edgecolor": "tab:red"})
+    ax.legend(loc="upper left", fontsize=8)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
@@ -244,9 +264,9 @@ def profiler_for(lut: LUT, **overrides: Any) -> Profiler:
     fp = lut.meta.get("fingerprint") or {}
     kw: dict[str, Any] = {"threads": int(fp.get("threads", 1)), "batch": int(fp.get("batch", 1))}
     if backend == "ort" and fp.get("provider"):
-        from hwnas.profilers.backends import ORT_PROVIDERS
+        from hwnas.profilers.ort_backend import provider_name
 
-        kw["provider"] = {v: k for k, v in ORT_PROVIDERS.items()}.get(fp["provider"], "cpu")
+        kw["provider"] = provider_name(fp["provider"])
     if backend == "tensorrt":
         kw["fp16"] = fp.get("precision") == "fp16"
     if fp.get("execution") == "cuda-graph":
@@ -259,4 +279,86 @@ def profiler_for(lut: LUT, **overrides: Any) -> Profiler:
         reason = str(e).split("; ")[0]
         raise BackendUnavailableError(
             f"this LUT was measured by {backend} on {device} ({fp.get('gpu') or fp.get('cpu', '?')}) and this machine "
-            f"cannot measure it ({reason}); calibrate/validate it where it was profiled — its predictions work anywhere") from None
+            f"cannot measure it ({reason}); calibrate/validate it where it was profiled — its predictions work anywhere"
+        ) from None
+
+
+def remeasure_latency(lut: LUT, space: SearchSpace, arch: Arch, predicted_ms: float, rounds: int = 5,
+                      runs: int = 20) -> dict[str, Any]:
+    """Measure ``arch`` on the LUT's runtime beside its prediction, interleaved with the LUT's calibration
+    networks (a network timed alone runs with hotter caches than the calibrated whole-network figures).
+
+    The calibration networks re-measured in the same rounds give the machine's drift since calibration
+    and the prediction's error on today's machine.  Where nothing here can run the LUT's runtime (a
+    published phone LUT), ``measured_ms`` is None and ``measured_note`` says why."""
+    try:
+        prof = profiler_for(lut)
+    except HwnasError as e:
+        return {"measured_ms": None, "measured_note": str(e)}
+    cal = lut.calibration
+    pairs = [(t, ms) for t, ms in zip(cal.get("archs", []), cal.get("measured_ms", [])) if t != str(arch)]
+    with prof:
+        st, *now = measure_archs(space, prof, [arch, *(space.parse(t) for t, _ in pairs)], rounds=rounds, runs=runs)
+    out: dict[str, Any] = {"measured_ms": round(st.median, 4), "measured_p10_ms": round(st.p10, 4),
+                           "measured_p90_ms": round(st.p90, 4),
+                           "error_pct": round(100 * (predicted_ms - st.median) / st.median, 2)}
+    if now:  # the machine's speed now vs at calibration time, from the same networks re-measured
+        drift = calibration_drift([ms for _, ms in pairs], now)
+        out.update(
+            {"drift_pct": round(100 * drift, 2),
+             "error_drift_corrected_pct": round(100 * (predicted_ms * (1 + drift) - st.median) / st.median, 2),
+             "drift_networks": [t for t, _ in pairs], "drift_networks_now_ms": [round(s.median, 5) for s in now]}
+        )
+    return out
+
+
+def latency_floor(space: SearchSpace, profiler: Profiler) -> tuple[Arch, float]:
+    """A seconds-long check before any LUT exists: the space's smallest network by MACs (each layer's
+    cheapest choice), built and timed once on ``profiler``.  Its latency is what the fastest archs of the
+    space cost here, roughly: a latency bound far below it cannot be met."""
+    from hwnas.cost.arch_cost import ArchCoster
+
+    arch = Arch(space.name, tuple(ArchCoster(space).layer_costs("macs").cheapest()))
+    return arch, profiler.measure(space.build(arch), space.input_shape).median
+
+
+def _runner_for(lut: LUT) -> tuple[Profiler, list[str]]:
+    """The LUT's runner and a warning per fingerprint field that differs from this machine's."""
+    prof = profiler_for(lut)
+    diffs = lut.fingerprint_mismatch(prof.fingerprint())
+    return prof, (["LUT measured on another device/runtime: " + "; ".join(diffs)] if diffs else [])
+
+
+def calibrate_lut(path: str, samples: int = 8, rounds: int = 3, seed: int = 1234,
+                  progress: Progress | None = None) -> tuple[dict[str, Any], list[str]]:
+    """``hwnas lut calibrate``: measure networks on the LUT's own runtime, store the fit in the file.
+    Returns the calibration and warnings."""
+    from hwnas.lut.table import space_for
+
+    lut = LUT.load(path)
+    sp = space_for(lut)
+    prof, warns = _runner_for(lut)
+    with prof:
+        cal = calibrate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, progress=progress)
+    lut.save(path)
+    return cal, warns
+
+
+def validate_lut(path: str, samples: int = 30, rounds: int = 4, seed: int = 4321, refit: bool = False,
+                 plot_path: str | None = None,
+                 progress: Progress | None = None) -> tuple[ValidationReport, str, list[str]]:
+    """``hwnas lut validate``: the report, its scatter plot (default: beside the LUT) and warnings."""
+    import os
+
+    from hwnas.lut.table import space_for
+
+    lut = LUT.load(path)
+    sp = space_for(lut)
+    prof, warns = _runner_for(lut)
+    with prof:
+        rep = validate(lut, sp, prof, samples=samples, seed=seed, rounds=rounds, refit=refit, progress=progress)
+    plot_path = plot_path or os.path.splitext(path)[0] + "_validation.png"
+    plot_validation(rep, plot_path)
+    if not rep.calibrated:
+        warns.append("LUT is not calibrated: run `hwnas lut calibrate` first for accurate absolute latencies")
+    return rep, plot_path, warns

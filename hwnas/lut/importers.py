@@ -90,3 +90,18 @@ def import_proxylessnas(path: str) -> LUT:
                                "cv": sd / mean if mean else 0.0, "n": n, "source": "published mean; p10/p90 estimated"},
                          u.macs, u.params, u.bitops))
     return lut
+
+
+def import_lut(fmt: str, path: str, out: str) -> dict[str, Any]:
+    """``hwnas lut import``: convert a published table with importer ``fmt``, save it at ``out``, and say how
+    much of the space it covers and what it predicts for the space's named archs."""
+    from hwnas.lut.predictor import LatencyPredictor
+    from hwnas.lut.table import space_for
+
+    lut = IMPORTERS.get(fmt)(path)
+    sp = space_for(lut)
+    pred = LatencyPredictor(lut, sp)
+    lut.save(out)
+    return {"lut": out, "entries": len(lut), "space": sp.name, "complete": pred.complete,
+            "missing_ops": len(pred.missing_ops()),
+            "named_archs_ms": {n: round(pred.predict(sp.parse(n)), 3) for n in sp.named_archs}}

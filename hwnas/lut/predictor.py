@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hwnas.cost.layer_costs import LayerCosts
 from hwnas.errors import LUTError
 from hwnas.lut.table import LUT
 from hwnas.space.arch import Arch
@@ -29,23 +30,32 @@ class LatencyPredictor:
         ovh = lut.overhead_ms
         self._missing: dict[tuple[int, int], str] = {}
         fixed = [*space.stem, *space.head]
-        self.fixed_ms = sum(lut.median(s) - ovh for s in fixed) + ovh
+        self._fixed = sum(lut.median(s) - ovh for s in fixed) + ovh
         self.choice_index = [{c: j for j, c in enumerate(layer.choices)} for layer in space.layers]
         width = max(len(layer.choices) for layer in space.layers)
-        self.table = np.zeros((len(space.layers), width))
+        self._table = np.zeros((len(space.layers), width))
         for i, layer in enumerate(space.layers):
             for j, c in enumerate(layer.choices):
                 sig = space.choice_op(layer, c)
                 if sig is None:
                     continue
                 if sig in lut:
-                    self.table[i, j] = lut.median(sig) - ovh
+                    self._table[i, j] = lut.median(sig) - ovh
                 else:
-                    self.table[i, j] = np.nan
+                    self._table[i, j] = np.nan
                     self._missing[(i, j)] = sig.key
         cal = lut.calibration if calibrated else {}
         self.coeffs = np.asarray(cal.get("coeffs", [1.0, 0.0]), dtype=float)
         self._rows = np.arange(len(space.layers))
+
+    def layer_costs(self) -> LayerCosts:
+        """The uncalibrated per-layer latency (ms, per-call overhead counted once in ``fixed``); an op
+        missing from the LUT costs ``inf``.  The calibration is increasing, so bounds map through
+        :meth:`raw_for`."""
+        t = np.where(np.isnan(self._table), np.inf, self._table)
+        return LayerCosts("latency", float(self._fixed),
+                          tuple({c: float(t[i, j]) for j, c in enumerate(layer.choices)}
+                                for i, layer in enumerate(self.space.layers)))
 
     @property
     def complete(self) -> bool:
@@ -62,7 +72,7 @@ class LatencyPredictor:
             raise LUTError(f"choice {e} is not in space '{self.space.name}'") from None
 
     def raw_indices(self, idx: np.ndarray) -> np.ndarray:
-        vals = self.table[self._rows, idx]  # (N, layers)
+        vals = self._table[self._rows, idx]  # (N, layers)
         sums = vals.sum(axis=1)
         bad = np.isnan(sums)
         if bad.any():
@@ -71,7 +81,7 @@ class LatencyPredictor:
             op = self._missing[(col, int(idx[row, col]))]
             raise LUTError(f"op {op} (layer {col}) is not in the LUT; measure it with "
                            f"`hwnas profile --space {self.space.name} --resume --out <this lut>`")
-        return self.fixed_ms + sums
+        return self._fixed + sums
 
     def predict_indices(self, idx: np.ndarray) -> np.ndarray:
         return self.calibrate(self.raw_indices(idx))
@@ -99,3 +109,18 @@ class LatencyPredictor:
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         return self.predict_indices(self.encode(archs))
+
+    def breakdown(self, arch: Arch) -> list[tuple[str, str, float]]:
+        """Per unit of ``arch``: (where, op key, its LUT median less the per-call overhead, ms); the overhead
+        itself, paid once per network, is the first row.  Their sum is :meth:`raw`."""
+        sp = self.space
+        sp.check(arch)
+        ovh = self.lut.overhead_ms
+        rows = [("runtime call", "per-call overhead (once per network)", ovh)]
+        rows += [(f"stem{i}", s.key, self.lut.median(s) - ovh) for i, s in enumerate(sp.stem)]
+        for layer, c in zip(sp.layers, arch.choices):
+            sig = sp.choice_op(layer, c)
+            if sig is not None:
+                rows.append((layer.name, sig.key, self.lut.median(sig) - ovh))
+        rows += [(f"head{i}", s.key, self.lut.median(s) - ovh) for i, s in enumerate(sp.head)]
+        return rows

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from hwnas.cost.arch_cost import ArchCoster
-from hwnas.errors import LUTError
+from hwnas.errors import Interrupted, LUTError
 from hwnas.lut.table import LUT, LUTEntry, new_lut
 from hwnas.profilers.base import Profiler, iter_chunks
 from hwnas.space.base import SearchSpace
@@ -28,6 +28,12 @@ class ProfileResult:
     measured: int
     skipped: int
     total: int
+
+    def summary(self) -> dict[str, Any]:
+        m = self.lut.meta
+        return {"lut": self.path, "space": m["space"], "backend": m["backend"], "device": m["device"],
+                "ops": self.total, "measured": self.measured, "skipped": self.skipped,
+                "overhead_ms": self.lut.overhead_ms, "execution": (m.get("fingerprint") or {}).get("execution")}
 
 
 def _check_resumable(lut: LUT, space: SearchSpace, profiler: Profiler, path: str) -> None:
@@ -68,3 +74,29 @@ def profile_space(space: SearchSpace, profiler: Profiler, path: str, resume: boo
         if progress:
             progress("profile", done, len(todo))
     return ProfileResult(lut, path, done, skipped, len(ops))
+
+
+def default_lut_path(space: str, backend: str, device: str, input_size: int) -> str:
+    return f"{space}_{backend}_{device.replace(':', '')}_{input_size}.yaml"
+
+
+def profile(space: str = "proxyless", device: str = "cpu", backend: str | None = None, provider: str | None = None,
+            fp16: bool = False, cuda_graph: bool = False, input_size: int = 224, num_classes: int = 1000,
+            batch: int = 1, threads: int = 1, rounds: int = 3, out: str | None = None, resume: bool = False,
+            overwrite: bool = False, progress: Progress | None = None) -> ProfileResult:
+    """``hwnas profile``: the runner for ``backend`` (default: :func:`hwnas.profilers.default_backend`) with
+    only the options given (one it lacks is an error), every distinct op of ``space`` into the LUT ``out``."""
+    from hwnas.profilers import TimingConfig, default_backend, get_profiler
+    from hwnas.space.base import get_space
+
+    sp = get_space(space, input_size=input_size, num_classes=num_classes)
+    backend = backend or default_backend(device)
+    out = out or default_lut_path(space, backend, device, input_size)
+    kw = {k: v for k, v in (("provider", provider), ("fp16", fp16), ("cuda_graph", cuda_graph)) if v}
+    with get_profiler(
+        backend, device=device, threads=threads, batch=batch, config=TimingConfig(rounds=rounds), **kw
+    ) as prof:
+        try:
+            return profile_space(sp, prof, out, resume=resume, overwrite=overwrite, progress=progress)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: ops measured so far are saved in {out}; continue with --resume") from None

@@ -11,15 +11,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hwnas.errors import LUTError
+from hwnas.io import atomic_write_text
 from hwnas.space.ops import OpSig
+
+if TYPE_CHECKING:
+    from hwnas.space.base import SearchSpace
 
 SCHEMA = "hwnas-lut/1"
 #: fingerprint fields whose difference means the LUT was measured on other hardware or software
@@ -101,17 +104,7 @@ class LUT:
     def save(self, path: str) -> None:
         """Atomic write: a crash or Ctrl-C mid-write leaves the previous file intact."""
         self.meta["updated"] = now_iso()
-        d = os.path.dirname(os.path.abspath(path))
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".lut-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                yaml.dump(self.to_dict(), f, Dumper=_Dumper, sort_keys=False, width=200)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, width=200))
 
     @staticmethod
     def load(path: str) -> "LUT":
@@ -123,11 +116,15 @@ class LUT:
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
-            raise LUTError(f"LUT {path} is not valid YAML{where} (corrupt or truncated?); re-create it with `hwnas profile`") from None
+            raise LUTError(
+                f"LUT {path} is not valid YAML{where} (corrupt or truncated?); re-create it with `hwnas profile`"
+            ) from None
         except UnicodeDecodeError:
             raise LUTError(f"LUT {path} is not a text file; re-create it with `hwnas profile`") from None
         if not isinstance(raw, dict) or "schema" not in raw:
-            raise LUTError(f"{path} is not an hwnas LUT (no 'schema' key); import published tables with `hwnas lut import`")
+            raise LUTError(
+                f"{path} is not an hwnas LUT (no 'schema' key); import published tables with `hwnas lut import`"
+            )
         if raw["schema"] != SCHEMA:
             raise LUTError(f"LUT {path} has schema {raw['schema']!r}, this hwnas reads {SCHEMA!r}; re-profile it")
         entries_raw = raw.pop("entries", None) or {}
@@ -142,7 +139,10 @@ class LUT:
             except (KeyError, TypeError, ValueError):
                 raise LUTError(f"LUT {path}: entry {key!r} is malformed (needs op and latency_ms.median)") from None
             if entry.op.key != key:
-                raise LUTError(f"LUT {path}: entry {key!r} does not match its op ({entry.op.key}); the file was edited or corrupted")
+                raise LUTError(
+                    f"LUT {path}: entry {key!r} does not match its op ({entry.op.key}); "
+                    "the file was edited or corrupted"
+                )
             lut.entries[key] = entry
         return lut
 
@@ -166,3 +166,17 @@ def new_lut(space: str, input_size: int, num_classes: int, backend: str, device:
             "device": device, "fingerprint": fingerprint, "overhead_ms": round(overhead_ms, 6),
             "calibration": {"coeffs": [1.0, 0.0], "fitted_on": 0}, "created": now_iso(), **extra}
     return LUT(meta)
+
+
+def space_for(lut: LUT, **options: Any) -> "SearchSpace":
+    """The search space a LUT was measured for, at its resolution and class count (``options``: space options
+    such as ResNet's depth)."""
+    from hwnas.space.base import get_space
+
+    try:
+        name, size, classes = lut.meta["space"], int(lut.meta["input_size"]), int(lut.meta["num_classes"])
+    except (KeyError, TypeError, ValueError):
+        raise LUTError(
+            "the LUT's header lacks space / input_size / num_classes; re-create it with `hwnas profile`"
+        ) from None
+    return get_space(name, input_size=size, num_classes=classes, **options)

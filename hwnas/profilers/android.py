@@ -1,5 +1,6 @@
-"""Timing artefacts on an Android phone over ``adb`` (ExecuTorch's ``executor_runner``, TFLite's
-``benchmark_model``).  Without ``adb`` or an attached phone, the profilers say so in one line."""
+"""Mobile runtimes (ExecuTorch, LiteRT): on this host, or on an Android phone over ``adb`` (ExecuTorch's
+``executor_runner``, TFLite's ``benchmark_model``).  Without ``adb`` or an attached phone, the runners say
+so in one line."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import re
 import shutil
 import subprocess
 
+from typing import Any
+
 from hwnas.errors import BackendUnavailableError
+from hwnas.profilers.base import Profiler
 
 REMOTE_DIR = "/data/local/tmp/hwnas"
+MOBILE_HINT = "install the mobile extra: pip install -e '.[mobile]' (after pip install torch==2.13.0)"
 
 
 def attached_devices() -> list[str]:
@@ -47,7 +52,8 @@ def benchmark_on_phone(artifact: str, kind: str, threads: int = 1, runs: int = 5
     subprocess.run(adb + ["shell", "mkdir", "-p", REMOTE_DIR], check=True, capture_output=True)
     subprocess.run(adb + ["push", artifact, remote], check=True, capture_output=True)
     if kind == "tflite":
-        cmd = f"/data/local/tmp/benchmark_model --graph={remote} --num_threads={threads} --num_runs={runs} --use_xnnpack=true"
+        cmd = (f"/data/local/tmp/benchmark_model --graph={remote} --num_threads={threads} --num_runs={runs} "
+               "--use_xnnpack=true")
         pat = re.compile(r"avg=([\d.]+)")  # microseconds
         scale = 1e-3
     else:
@@ -59,3 +65,18 @@ def benchmark_on_phone(artifact: str, kind: str, threads: int = 1, runs: int = 5
     if not found:
         raise BackendUnavailableError(f"the phone's benchmark tool gave no timing; its output began: {out[:200]!r}")
     return float(found[-1]) * scale
+
+
+class MobileProfiler(Profiler):
+    """Mobile runtimes run on this host (``cpu``) or, with ``android``, need a phone attached over adb."""
+
+    devices = ("cpu", "android")
+
+    def __init__(self, device: str = "cpu", threads: int = 1, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        self.load_runtime()
+        if device == "android":
+            require_phone()
+
+    def load_runtime(self) -> None:
+        raise NotImplementedError

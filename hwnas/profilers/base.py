@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import platform
 import random
+import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -86,10 +88,15 @@ class Profiler:
     """
 
     name = "base"
+    description = ""
     devices: tuple[str, ...] = ("cpu",)
+    #: file extension of the artefact this runtime runs (``save``/``load``); "" for eager PyTorch
+    artifact = ""
+    #: on CUDA, time each run with CUDA events on the current stream (the runnable only enqueues work)
+    cuda_events = False
 
-    def __init__(self, device: str = "cpu", threads: int = 1, batch: int = 1, config: TimingConfig | None = None,
-                 **options: Any) -> None:
+    def __init__(self, device: str = "cpu", threads: int = 1, batch: int = 1,
+                 config: TimingConfig | None = None) -> None:
         base = device.split(":")[0]
         if base not in self.devices:
             raise BackendUnavailableError(
@@ -100,12 +107,30 @@ class Profiler:
         self.threads = threads
         self.batch = batch
         self.config = config or TimingConfig()
-        self.options = options
         self._overhead: float | None = None
+        self._tmp: str | None = None
+        self._n = 0
 
     # -- runtime specific --------------------------------------------------------------------------
+    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
+        """Write the runtime's artefact for ``module`` (what ``hwnas export`` ships and profiling times)."""
+        raise BackendUnavailableError(f"backend '{self.name}' runs modules directly and writes no artefact")
+
+    def load(self, path: str) -> "Model":
+        """A loaded artefact, ready to run."""
+        raise BackendUnavailableError(f"backend '{self.name}' runs modules directly and loads no artefact")
+
     def compile(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runnable:
-        raise NotImplementedError
+        """One inference on a fixed input as a zero-argument callable: the artefact, saved and loaded."""
+        x = self.input_tensor(input_shape)
+        return self.load(self.save(module, x, self.next_path(self.artifact))).runnable(x)
+
+    def next_path(self, ext: str) -> str:
+        """A fresh artefact path in this runner's private temp dir (removed on close)."""
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix=f"hwnas-{self.name}-")
+        self._n += 1
+        return os.path.join(self._tmp, f"m{self._n}.{ext}")
 
     def identity(self, input_shape: tuple[int, ...]) -> Runnable:
         """The cheapest runnable on this runtime (per-call overhead)."""
@@ -119,12 +144,18 @@ class Profiler:
             fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
         return fp
 
+    def runtime_text(self) -> str:
+        """What runs the timed work, in words (export reports it beside the latency)."""
+        return f"{self.name} on {self.device}, {self.threads} thread(s)"
+
     def now(self) -> float:
         """Timestamp in seconds; GPU backends synchronise inside their runnable."""
         return time.perf_counter()
 
     def close(self) -> None:
-        pass
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def __enter__(self) -> "Profiler":
         return self
@@ -134,6 +165,10 @@ class Profiler:
 
     # -- timing (common) ---------------------------------------------------------------------------
     def _run_block(self, fn: Runnable, n: int) -> list[float]:
+        if self.cuda_events and self.device.startswith("cuda"):
+            from hwnas.profilers.cuda_timing import cuda_event_block
+
+            return cuda_event_block(fn, n, self.device)
         out = []
         for _ in range(n):
             t0 = self.now()
@@ -200,6 +235,17 @@ class Profiler:
         return torch.randn((self.batch, *input_shape), generator=g)
 
 
+class Model:
+    """A loaded artefact (Polygraphy-style runner output): ``model(x)`` returns the output on the CPU (parity
+    checks); ``runnable(x)`` binds ``x`` once and returns the zero-argument callable that timing runs."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def runnable(self, x: torch.Tensor) -> Runnable:
+        raise NotImplementedError
+
+
 class _Identity(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + 0  # a real node, so exporters keep a graph
@@ -213,7 +259,18 @@ list_profilers = PROFILERS.names
 
 
 def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:
-    return PROFILERS.get(name)(device=device, **kwargs)
+    """A runner by name; an option this runtime does not have is an error, never ignored."""
+    cls = PROFILERS.get(name)
+    import inspect
+
+    accepted = {p for c in cls.__mro__ if "__init__" in vars(c)
+                for p in inspect.signature(c.__init__).parameters if p not in ("self", "kw", "args", "kwargs")}
+    extra = sorted(set(kwargs) - accepted)
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted - {"device", "config"}))
+        raise BackendUnavailableError(f"backend '{name}' has no option {flags}; it takes {takes}")
+    return cls(device=device, **kwargs)
 
 
 def require(module: str, hint: str) -> Any:
@@ -226,6 +283,21 @@ def require(module: str, hint: str) -> Any:
         raise BackendUnavailableError(f"{module} is not usable here ({type(e).__name__}); {hint}") from None
 
 
+def dist_version(name: str) -> str:
+    """An installed distribution's version, for fingerprints."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def default_backend(device: str) -> str:
+    """``hwnas profile``'s backend when none is given: ONNX Runtime on CPUs, eager PyTorch on GPUs."""
+    return "torch" if device.startswith("cuda") else "ort"
+
+
 def device_index(device: str) -> int:
     """``cuda:N`` -> N; ``cuda`` -> 0."""
     return int(device.split(":")[1]) if ":" in device else 0
@@ -235,10 +307,14 @@ def check_cuda(device: str) -> None:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise BackendUnavailableError(
-                f"device '{device}' requested but this machine has no CUDA GPU (torch {torch.__version__}); use --device cpu")
+                f"device '{device}' requested but this machine has no CUDA GPU (torch {torch.__version__}); "
+                "use --device cpu"
+            )
         idx = device_index(device)
         if idx >= torch.cuda.device_count():
-            raise BackendUnavailableError(f"device '{device}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+            raise BackendUnavailableError(
+                f"device '{device}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+            )
 
 
 def iter_chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:

@@ -1,9 +1,15 @@
 """Search strategy interface (NNI-style): one class per searcher, registered by name, sharing seeded RNG,
 an evaluation budget, the constraint handler and resumable state.
 
+A strategy declares its options (:class:`~hwnas.search.options.Option`: type, default, one line of help)
+and what it needs from the search beyond the space and an accuracy function (``needs``, keys of
+:data:`NEEDS`), which arrives in a :class:`SearchContext`.  Nothing outside a strategy's own module knows
+its name.
+
 Resume works by deterministic replay: a strategy's decisions depend only on its seed and on the scores it
 has seen, so ``load_state_dict`` hands back the scores already computed, in order, and a re-run follows
-the same trajectory without re-evaluating up to where it stopped, then continues.
+the same trajectory without re-evaluating up to where it stopped, then continues.  Strategies that train
+weights or architecture parameters extend ``state_dict`` with those.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar
 
-from hwnas.constraints import HardFilter
+from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.errors import HwnasError
 from hwnas.registry import Registry
+from hwnas.search.options import Option, validate_options
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
 
@@ -42,24 +49,79 @@ class Record:
         return {**d, **m}
 
 
+#: what a strategy may need beyond the space, an accuracy function and the hard filter
+NEEDS = {"supernet": "the weight-sharing supernet itself (its modules, to sample paths through)",
+         "trainer": "a supernet trainer (train its weights during the search)",
+         "data": "the training and held-out splits (architecture parameters learn on the held-out one)",
+         "cost": "the cost model: every metric and per-layer cost arrays (LUT latency, MACs, params, BitOps)"}
+
+
+@dataclass
+class SearchContext:
+    """What the search offers a strategy besides the space, the evaluator and the hard filter."""
+
+    supernet: Any = None   # hwnas.supernet.Supernet
+    trainer: Any = None    # hwnas.search.supernet_eval.SupernetTrainer
+    data: Any = None       # hwnas.data.Dataset
+    cost: CostModel | None = None
+    constraints: list[Constraint] = field(default_factory=list)
+    out_dir: str | None = None  # where strategy-specific outputs (plots, per-epoch logs) go
+
+    def has(self, need: str) -> bool:
+        return getattr(self, need) is not None
+
+
 class Strategy:
     name: ClassVar[str] = ""
+    #: declared options, validated wherever they come from (``--opt``, Python keywords)
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: keys of :data:`NEEDS` this strategy uses from its :class:`SearchContext`
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: False: it scores archs with a supernet trained beforehand (``hwnas search`` trains or loads one);
+    #: True: it trains the supernet's weights itself from scratch, jointly with what it learns
+    trains_supernet: ClassVar[bool] = False
 
-    def __init__(self, space: SearchSpace, evaluate: Evaluate, hard: HardFilter | None, budget: int = 1000,
+    def __init__(self, space: SearchSpace, evaluate: Evaluate, hard: HardFilter | None, budget: int | None = None,
                  seed: int = 0, on_record: Callable[[Record], None] | None = None,
-                 on_checkpoint: Callable[["Strategy"], None] | None = None, **params: Any) -> None:
+                 on_checkpoint: Callable[["Strategy"], None] | None = None, context: SearchContext | None = None,
+                 **options: Any) -> None:
+        self.params = self.validate(options)
+        self.context = context or SearchContext()
+        missing = [n for n in self.needs if not self.context.has(n)]
+        if missing:
+            raise HwnasError(f"strategy '{self.name}' needs {'; '.join(NEEDS[n] for n in missing)}")
+        budget = self.default_budget(self.params) if budget is None else budget
         if budget < 1:
             raise HwnasError("--budget must be at least 1 evaluation")
         self.space, self._evaluate, self.hard = space, evaluate, hard
         self.budget, self.seed = budget, seed
         self.rng = random.Random(seed)
-        self.params = params
         self.history: list[Record] = []
         self._scores: dict[Arch, float] = {}
         self._replay: list[tuple[str, float]] = []
         self.on_record, self.on_checkpoint = on_record, on_checkpoint
         self.t0 = time.time()
         self.stopped_by = ""
+
+    @classmethod
+    def validate(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Every declared option's value (defaults filled in); an unknown key or bad value is an error."""
+        return validate_options(cls.name, cls.options, options)
+
+    @classmethod
+    def default_budget(cls, params: dict[str, Any]) -> int:
+        """Evaluations when ``--budget`` is not given."""
+        return 1000
+
+    @classmethod
+    def summary(cls) -> str:
+        return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {"name": cls.name, "summary": cls.summary(), "needs": list(cls.needs),
+                "trains_supernet": cls.trains_supernet, "default_budget": cls.default_budget(cls.validate({})),
+                "options": [o.describe() for o in cls.options]}
 
     # -- shared helpers ----------------------------------------------------------------------------
     def sample(self, propose: Callable[[random.Random], Arch] | None = None) -> Arch:
@@ -86,12 +148,21 @@ class Strategy:
             self._replay = self._replay[:i]  # trajectory diverged (or new): evaluate from here on
             acc = evaluate() if evaluate is not None else self._evaluate(arch)
         metrics = self.hard.metrics(arch) if self.hard is not None else {}
-        rec = Record(len(self.history), key, float(acc), source, dict(metrics), self.ok(arch), round(time.time() - self.t0, 3))
+        rec = Record(
+            len(self.history), key, float(acc), source, dict(metrics), self.ok(arch), round(time.time() - self.t0, 3)
+        )
         self.history.append(rec)
         self._scores[arch] = float(acc)
         if self.on_record:
             self.on_record(rec)
         return float(acc)
+
+    def extra_result(self) -> dict[str, Any]:
+        """Strategy-specific fields for ``result.yaml`` (e.g. per-epoch entropy, proposals); default none."""
+        return {}
+
+    def write_outputs(self, out_dir: str) -> None:
+        """Strategy-specific files beside the common ones (per-epoch logs, plots), written atomically; default none."""
 
     def checkpoint(self) -> None:
         if self.on_checkpoint:
@@ -101,7 +172,9 @@ class Strategy:
     def best(self) -> Record | None:
         ok = [r for r in self.history if r.satisfied]
         # ties in accuracy go to the faster / smaller arch
-        return max(ok, key=lambda r: (r.accuracy, -r.metrics.get("latency", r.metrics.get("macs", 0.0)))) if ok else None
+        return (
+            max(ok, key=lambda r: (r.accuracy, -r.metrics.get("latency", r.metrics.get("macs", 0.0)))) if ok else None
+        )
 
     # -- running -----------------------------------------------------------------------------------
     def search(self) -> None:
@@ -133,3 +206,8 @@ STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 register_strategy = STRATEGIES.register_class
 list_strategies = STRATEGIES.names
 get_strategy = STRATEGIES.get
+
+
+def describe_strategies() -> list[dict[str, Any]]:
+    """Every registered strategy with its options and defaults (``hwnas strategies``)."""
+    return [get_strategy(n).describe() for n in list_strategies()]

@@ -30,11 +30,31 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)[-60:]
 
 
+def lut_cache_path(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
+                   threads: int = 1) -> str:
+    return os.path.join(cache_dir(), "luts",
+                        f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}_t{threads}.yaml")
+
+
+def cached_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
+               threads: int = 1) -> LUT | None:
+    """The cached LUT for this machine if it is complete, calibrated and was measured here, else None (cheap)."""
+    path = lut_cache_path(space, input_size, num_classes, device, backend, threads)
+    if not os.path.exists(path):
+        return None
+    lut = LUT.load(path)
+    with get_profiler(backend, device=device, threads=threads) as prof:
+        if lut.fingerprint_mismatch(prof.fingerprint()):
+            return None
+    sp = get_space(space, input_size=input_size, num_classes=num_classes)
+    return lut if len(lut) >= len(sp.distinct_ops()) and lut.calibration.get("fitted_on") else None
+
+
 def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
-               threads: int = 1, progress: Callable[..., None] | None = None, calib_samples: int = 12) -> tuple[str, LUT]:
+               threads: int = 1, progress: Callable[..., None] | None = None,
+               calib_samples: int = 12) -> tuple[str, LUT]:
     """A calibrated LUT measured on this machine, from the cache or profiled now."""
-    path = os.path.join(cache_dir(), "luts", f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}_t{threads}.yaml")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = lut_cache_path(space, input_size, num_classes, device, backend, threads)
     sp = get_space(space, input_size=input_size, num_classes=num_classes)
     with get_profiler(backend, device=device, threads=threads, config=TimingConfig(rounds=5, block=20)) as prof:
         lut = LUT.load(path) if os.path.exists(path) else None
@@ -48,10 +68,14 @@ def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu
     return path, lut
 
 
+def supernet_cache_dir(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled") -> str:
+    return os.path.join(cache_dir(), "supernets", f"{space}-{_slug(data.name)}-e{epochs}-s{seed}-{sharing}")
+
+
 def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled",
                     progress: Callable[..., None] | None = None) -> tuple[str, Supernet, dict[str, Any]]:
     """A supernet trained on ``data``, from the cache (resumed if incomplete) or trained now."""
-    d = os.path.join(cache_dir(), "supernets", f"{space}-{_slug(data.name)}-e{epochs}-s{seed}-{sharing}")
+    d = supernet_cache_dir(space, data, epochs, seed, sharing)
     ck = os.path.join(d, CKPT)
     if os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= epochs:
         net, meta = load_supernet(ck)

@@ -39,7 +39,9 @@ class Arch:
     def parse(space: str, text: str) -> "Arch":
         tokens = tuple(t.strip() for t in text.strip().split(","))
         if not text.strip() or any(not t for t in tokens):
-            raise ArchError(f"arch string {text!r} has an empty choice; write tokens separated by commas, e.g. k3_e6,skip")
+            raise ArchError(
+                f"arch string {text!r} has an empty choice; write tokens separated by commas, e.g. k3_e6,skip"
+            )
         return Arch(space, tokens)
 
     def to_dict(self) -> dict[str, Any]:

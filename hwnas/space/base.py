@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from torch import nn
 from hwnas.errors import ArchError, HwnasError
 from hwnas.registry import Registry
 from hwnas.space.arch import Arch
-from hwnas.space.ops import OpSig, Shape, build_op
+from hwnas.space.ops import OpSig, Shape, build_op, out_hw
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class SearchSpace:
     description: ClassVar[str] = ""
     #: published / reference archs: name -> (choices, space options)
     named_archs: ClassVar[dict[str, tuple[tuple[str, ...], dict[str, Any]]]] = {}
+    #: options that change only channel widths, not the choice tokens: a named arch that sets them can still be
+    #: placed into a space at other widths (its block choices in this space's layout)
+    layout_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, input_size: int = 224, num_classes: int = 1000, in_channels: int = 3, **options: Any) -> None:
         if input_size < 1:
@@ -83,6 +86,19 @@ class SearchSpace:
         """Space options implied by an arch (e.g. ResNet depth from its length); default none."""
         return {}
 
+    # --- layout helpers (for ``_layout``) ----------------------------------------------------------
+    def add_stages(self, cin: int, hw: int, plan: list[tuple[int, int, int]],
+                   choices_for: Callable[[int, int, int], tuple[str, ...] | list[str]]) -> tuple[int, int]:
+        """Append one searchable layer per block of ``plan`` -- (width, blocks, first stride) per stage, layers
+        named ``s{stage}b{block}`` -- with ``choices_for(cin, cout, stride)``; return the final (channels, size)."""
+        for si, (width, n, stride) in enumerate(plan):
+            for bi in range(n):
+                s = stride if bi == 0 else 1
+                self.layers.append(LayerSpec(f"s{si + 1}b{bi + 1}", tuple(choices_for(cin, width, s)),
+                                             (cin, hw, hw), width, s))
+                cin, hw = width, out_hw(hw, s)
+        return cin, hw
+
     # --- derived ----------------------------------------------------------------------------------
     @property
     def input_shape(self) -> Shape:
@@ -103,7 +119,9 @@ class SearchSpace:
         if arch.space != self.name:
             raise ArchError(f"arch belongs to space '{arch.space}', not '{self.name}'")
         if len(arch.choices) != len(self.layers):
-            raise ArchError(f"space '{self.name}' needs {len(self.layers)} choices (one per layer), got {len(arch.choices)}")
+            raise ArchError(
+                f"space '{self.name}' needs {len(self.layers)} choices (one per layer), got {len(arch.choices)}"
+            )
         for i, (c, layer) in enumerate(zip(arch.choices, self.layers)):
             if c not in layer.choices:
                 where = "unknown choice" if c not in self.all_choices() else "choice not allowed at this layer"
@@ -114,7 +132,7 @@ class SearchSpace:
         """An arch from its string or from a named arch of this space."""
         if text in self.named_archs:
             choices, opts = self.named_archs[text]
-            if any(self.options.get(k) != v for k, v in opts.items()):
+            if any(self.options.get(k) != v for k, v in opts.items() if k not in self.layout_options):
                 raise ArchError(f"named arch '{text}' needs space options {opts}")
             return self.check(Arch(self.name, choices))
         return self.check(Arch.parse(self.name, text))
@@ -173,3 +191,8 @@ def resolve_arch(space: str, text: str, **kwargs: Any) -> tuple[SearchSpace, Arc
     """Space instance and checked arch from a space name and an arch string or named arch."""
     sp = get_space(space, text, **kwargs)
     return sp, sp.parse(text)
+
+
+def describe_spaces() -> list[dict[str, Any]]:
+    """Every registered space at its defaults (``hwnas spaces``)."""
+    return [get_space(n).describe() for n in list_spaces()]

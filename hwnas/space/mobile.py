@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from hwnas.errors import ArchError
+from hwnas.errors import ArchError, HwnasError
 from hwnas.space.base import LayerSpec, SearchSpace, register_space
 from hwnas.space.ops import OpSig, out_hw
 
@@ -23,18 +23,15 @@ def parse_mb(token: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2]), int(m[3] or 1)
 
 
-def _stages(space: SearchSpace, cin: int, hw: int, plan: list[tuple[int, int, int]], choices_for) -> tuple[int, int]:
-    """Append one LayerSpec per block of ``plan`` (width, blocks, first stride); return final (c, hw)."""
-    for si, (width, n, stride) in enumerate(plan):
-        for bi in range(n):
-            s = stride if bi == 0 else 1
-            space.layers.append(LayerSpec(f"s{si + 1}b{bi + 1}", tuple(choices_for(cin, width, s)),
-                                          (cin, hw, hw), width, s))
-            cin, hw = width, out_hw(hw, s)
-    return cin, hw
-
-
 MB6 = ("k3_e3", "k3_e6", "k5_e3", "k5_e6", "k7_e3", "k7_e6")
+
+
+#: ProxylessNAS's stem conv, first (e1) block, six stage and final 1x1 conv widths: the search space's (and the
+#: published Pixel-1 LUT's) layout, and the three released models' (mit-han-lab/proxylessnas net configs)
+PROXYLESS_WIDTHS = {"space": (32, 16, 24, 40, 80, 96, 192, 320, 1280),
+                    "mobile": (32, 16, 32, 40, 80, 96, 192, 320, 1280),
+                    "gpu": (40, 24, 32, 56, 112, 128, 256, 432, 1728),
+                    "cpu": (40, 24, 32, 48, 88, 104, 216, 360, 1432)}
 
 
 @register_space
@@ -43,34 +40,48 @@ class ProxylessSpace(SearchSpace):
     (e {3,6} x k {3,5,7}, or skip where not first of stage), 1x1 conv to 1280, pool, classifier.
 
     Layout equals the published Pixel-1 LUT's keys (``Conv``, ``expanded_conv``, ``Conv_1``, ``Logits``).
-    Named archs put the published nets' block choices into this space's widths (the published nets
-    widen some stages, e.g. 32 channels instead of 24 in ProxylessNAS-Mobile's stage 2).
+    Option ``widths`` (stem, first block, six stages, final conv) changes the layout; the named archs set the
+    released models' widths, so ``hwnas count --space proxyless --arch proxyless_gpu`` is the published network
+    (MACs 320M / 465M / 439M for mobile / GPU / CPU).  Inside a space at other widths (the search space's,
+    which LUTs are profiled in) a named arch's block choices are placed in that space's widths.
     """
 
     name = "proxyless"
     description = "ProxylessNAS mobile space (MBConv e3/e6 x k3/5/7, skip)"
-    plan = [(24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1)]
+    plan = [(4, 2), (4, 2), (4, 2), (4, 1), (4, 2), (1, 1)]  # (blocks, first stride) per stage
+    layout_options = ("widths",)
     named_archs = {
         # block choices from ProxylessNAS's released models (mit-han-lab/proxylessnas; also pytorchcv)
         "proxyless_mobile": (("k5_e3", "k3_e3", "skip", "skip", "k7_e3", "k3_e3", "k5_e3", "k5_e3",
                               "k7_e6", "k5_e3", "k5_e3", "k5_e3", "k5_e6", "k5_e3", "k5_e3", "k5_e3",
-                              "k7_e6", "k7_e6", "k7_e3", "k7_e3", "k7_e6"), {}),
+                              "k7_e6", "k7_e6", "k7_e3", "k7_e3", "k7_e6"), {"widths": PROXYLESS_WIDTHS["mobile"]}),
         "proxyless_gpu": (("k5_e3", "skip", "skip", "skip", "k7_e3", "skip", "skip", "k3_e3",
                            "k7_e6", "skip", "skip", "k5_e3", "k5_e6", "skip", "k3_e3", "k5_e3",
-                           "k7_e6", "k7_e6", "k7_e6", "k5_e6", "k7_e6"), {}),
+                           "k7_e6", "k7_e6", "k7_e6", "k5_e6", "k7_e6"), {"widths": PROXYLESS_WIDTHS["gpu"]}),
         "proxyless_cpu": (("k3_e6", "k3_e3", "k3_e3", "k3_e3", "k3_e6", "k3_e3", "k3_e3", "k5_e3",
                            "k3_e6", "skip", "skip", "k3_e3", "k5_e6", "k3_e3", "k3_e3", "k3_e3",
-                           "k5_e6", "k5_e3", "k5_e3", "k3_e3", "k5_e6"), {}),
+                           "k5_e6", "k5_e3", "k5_e3", "k3_e3", "k5_e6"), {"widths": PROXYLESS_WIDTHS["cpu"]}),
     }
 
     def _layout(self) -> None:
+        widths = self.options.get("widths") or PROXYLESS_WIDTHS["space"]
+        if len(widths) != 9 or any(int(w) < 1 for w in widths):
+            raise HwnasError(f"proxyless widths must be 9 positive channel counts (stem, first block, 6 stages, final "
+                             f"conv), got {widths}")
+        stem, first, *stages, last = (int(w) for w in widths)
+        if tuple(widths) != PROXYLESS_WIDTHS["space"]:
+            self.options["widths"] = (stem, first, *stages, last)
+        else:
+            self.options.pop("widths", None)  # the default layout: no option, so LUT and supernet keys stay as they are
         hw = self.input_size
-        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=32, k=3, s=2, act="relu6")]
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=stem, k=3, s=2, act="relu6")]
         hw = out_hw(hw, 2)
-        self.stem.append(OpSig.make("mbconv", (32, hw, hw), cin=32, cout=16, k=3, e=1, s=1, res=0, act="relu6"))
-        c, hw = _stages(self, 16, hw, self.plan, lambda cin, cout, s: MB6 + (("skip",) if cin == cout and s == 1 else ()))
-        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
-                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
+        self.stem.append(OpSig.make("mbconv", (stem, hw, hw), cin=stem, cout=first, k=3, e=1, s=1, res=0, act="relu6"))
+        plan = [(w, n, s) for w, (n, s) in zip(stages, self.plan)]
+        c, hw = self.add_stages(first, hw, plan,
+                                lambda cin, cout, s: MB6 + (("skip",) if cin == cout and s == 1 else ()))
+        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=last, k=1, s=1, act="relu6"),
+                     OpSig.make("classifier", (last, hw, hw), cin=last, classes=self.num_classes)]
 
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         if choice == "skip":
@@ -88,7 +99,8 @@ class MobileNetV2Space(SearchSpace):
 
     name = "mobilenetv2"
     description = "MobileNetV2 1.0 reference (one arch)"
-    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1)]
     named_archs = {"mobilenetv2": (("k3_e1",) + ("k3_e6",) * 16, {})}
 
     def _layout(self) -> None:
@@ -96,7 +108,7 @@ class MobileNetV2Space(SearchSpace):
         self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=32, k=3, s=2, act="relu6")]
         cin = 32
         for t, c, n, s in self.settings:
-            c, hw = _stages(self, cin, hw, [(c, n, s)], lambda *_ , t=t: (f"k3_e{t}",))
+            c, hw = self.add_stages(cin, hw, [(c, n, s)], lambda *_ , t=t: (f"k3_e{t}",))
             cin = c
         for i, layer in enumerate(self.layers):  # name blocks b1..b17 rather than per-stage
             self.layers[i] = LayerSpec(f"b{i + 1}", layer.choices, layer.in_shape, layer.cout, layer.stride)
@@ -136,7 +148,7 @@ class FBNetSpace(SearchSpace):
 
     def _layout(self) -> None:
         self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=16, k=3, s=2, act="relu")]
-        c, hw = _stages(self, 16, out_hw(self.input_size, 2), self.plan, lambda *_: FBNET_CHOICES)
+        c, hw = self.add_stages(16, out_hw(self.input_size, 2), self.plan, lambda *_: FBNET_CHOICES)
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1984, k=1, s=1, act="relu"),
                      OpSig.make("classifier", (1984, hw, hw), cin=1984, classes=self.num_classes)]
 
@@ -179,7 +191,7 @@ class FPNASSpace(SearchSpace):
                 return plain
             return plain + tuple(f"add_{x}" for x in FP_EDGES) + tuple(f"split_{x}" for x in FP_EDGES) + ("skip",)
 
-        c, hw = _stages(self, 32, out_hw(self.input_size, 2), self.plan, choices)
+        c, hw = self.add_stages(32, out_hw(self.input_size, 2), self.plan, choices)
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
                      OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from hwnas.errors import ArchError, HwnasError
 from hwnas.space.base import LayerSpec, SearchSpace, register_space
-from hwnas.space.mobile import _stages
 from hwnas.space.ops import OpSig, out_hw
 
 MULTS = ("0.5", "1.0", "1.5")
@@ -45,7 +44,7 @@ class ResNetSpace(SearchSpace):
         self.stem = [OpSig.make("resnet_stem", self.input_shape, cin=self.in_channels, cout=64)]
         hw = out_hw(out_hw(self.input_size, 2), 2)
         plan = [(w, n, s) for w, n, s in zip((64, 128, 256, 512), DEPTHS[depth], (1, 2, 2, 2))]
-        c, hw = _stages(self, 64, hw, plan, lambda *_: RESNET_CHOICES)
+        c, hw = self.add_stages(64, hw, plan, lambda *_: RESNET_CHOICES)
         self.head = [OpSig.make("classifier", (c, hw, hw), cin=c, classes=self.num_classes)]
 
     @classmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from hwnas.errors import ArchError
 from hwnas.space.base import LayerSpec, SearchSpace, register_space
-from hwnas.space.mobile import _stages
 from hwnas.space.ops import OpSig, out_hw
 
 BLOCKS = ("sh3", "sh5", "sh7", "xcp")
@@ -32,13 +31,14 @@ class SPOSSpace(SearchSpace):
     name = "spos"
     description = "SPOS ShuffleNetV2 blocks (sh3/sh5/sh7/xcp) x channel scale 0.2..1.6"
     plan = [(64, 4, 2), (160, 4, 2), (320, 8, 2), (640, 4, 2)]
-    # SPOS building-block search result (Fig. 2a; released as [0,0,3,1,1,1,0,0,2,0,2,1,1,0,2,0,2,1,3,2]).
+    # The searched arch released with SPOS (megvii-model/SinglePathOneShot: blocks 0..3 = shuffle 3x3, 5x5, 7x7,
+    # Xception), at channel scale 1.0; its README gives 323M FLOPs (multiply-adds) and 3.5M params.
     named_archs = {"spos": (tuple(f"{BLOCKS[i]}_c1.0" for i in
-                                  (0, 0, 3, 1, 1, 1, 0, 0, 2, 0, 2, 1, 1, 0, 2, 0, 2, 1, 3, 2)), {})}
+                                  (2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3)), {})}
 
     def _layout(self) -> None:
         self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=16, k=3, s=2, act="relu")]
-        c, hw = _stages(self, 16, out_hw(self.input_size, 2), self.plan, lambda *_: SPOS_CHOICES)
+        c, hw = self.add_stages(16, out_hw(self.input_size, 2), self.plan, lambda *_: SPOS_CHOICES)
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1024, k=1, s=1, act="relu"),
                      OpSig.make("classifier", (1024, hw, hw), cin=1024, classes=self.num_classes, bias=0, dropout=0.1)]
 

@@ -36,7 +36,8 @@ def train_supernet(space: SearchSpace, data: Dataset, cfg: TrainConfig, out_dir:
                    sampler_desc: str = "uniform", sharing: str = "separate") -> tuple[Supernet, TrainResult]:
     torch.manual_seed(cfg.seed)
     net = Supernet(space, sharing)
-    meta = {"kind": "supernet", **net.config(), "data": data.name, "image_size": data.image_size, "sampler": sampler_desc}
+    meta = {"kind": "supernet", **net.config(), "data": data.name, "image_size": data.image_size,
+            "sampler": sampler_desc}
     res = train(net, arch_forward(sampler or uniform_sampler(space), cfg.seed), data, cfg, out_dir, meta, resume,
                 progress, device)
     return net, res
@@ -50,7 +51,9 @@ def load_supernet(path: str) -> tuple[Supernet, dict[str, Any]]:
     meta = ck.get("meta", {})
     if meta.get("kind") != "supernet":
         raise HwnasError(f"{path} is not a supernet checkpoint (it holds a {meta.get('kind', 'unknown')} model)")
-    sp = get_space(meta["space"], input_size=meta["input_size"], num_classes=meta["num_classes"], **meta.get("options", {}))
+    sp = get_space(
+        meta["space"], input_size=meta["input_size"], num_classes=meta["num_classes"], **meta.get("options", {})
+    )
     net = Supernet(sp, meta.get("sharing", "separate"))
     net.load_state_dict(ck["model"])
     return net.eval(), meta
@@ -61,4 +64,45 @@ def evaluate(supernet: Supernet, arch: Arch, data: Dataset, bn_recalibrate: bool
     return subnet_accuracy(extract(supernet, arch), data, bn_recalibrate, bn_batches)
 
 
-__all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "load_supernet", "evaluate", "TrainConfig"]
+def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sampler: str = "uniform",
+                       sharing: str = "entangled", constraints: dict[str, str | None] | None = None,
+                       lut: str | None = None, input_size: int = 224, batch_size: int = 64, lr: float = 0.05,
+                       seed: int = 0, resume: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """``hwnas train-supernet`` (also under torchrun: every rank trains, rank 0 writes): train, write
+    ``metrics.yaml`` atomically, return the metrics (``rank`` says which process this is).  ``sampler``
+    ``constrained`` samples only archs that satisfy ``constraints`` at the deployment size ``input_size``."""
+    import yaml
+
+    from hwnas.constraints import cost_filter, parse_constraints
+    from hwnas.data import load_dataset
+    from hwnas.errors import ConstraintError, Interrupted
+    from hwnas.io import atomic_write_text
+    from hwnas.supernet.train import init_distributed
+
+    if sampler not in ("uniform", "constrained"):
+        raise HwnasError(f"unknown sampler '{sampler}'; choose uniform or constrained")
+    cons = parse_constraints(**(constraints or {}))
+    samp, desc = None, "uniform"
+    if sampler == "constrained":
+        hard = cost_filter(space, cons, input_size=input_size, lut=lut)
+        if hard is None:
+            raise ConstraintError("--sampler constrained needs a constraint, e.g. --flops 300M")
+        samp, desc = constrained_sampler(hard), "constrained: " + ", ".join(map(str, cons))
+    rank, world = init_distributed()
+    ds = load_dataset(data, seed=seed)
+    sp = get_space(space, input_size=ds.image_size, num_classes=ds.num_classes)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    net, res = train_supernet(sp, ds, cfg, out_dir, samp, resume, progress, sampler_desc=desc, sharing=sharing)
+    metrics = {"space": space, "data": ds.name, "epochs_done": res.epochs_done, "steps": res.steps, "world_size": world,
+               "interrupted": res.interrupted, "wall_s": round(res.wall_s, 2), "sampler": desc, "sharing": sharing,
+               "history": res.history, "checkpoint": res.checkpoint,
+               "ranks_identical": len(set(res.rank_digests)) == 1 if res.rank_digests else None}
+    if rank == 0:
+        atomic_write_text(os.path.join(out_dir, "metrics.yaml"), yaml.safe_dump(metrics, sort_keys=False))
+    if res.interrupted:
+        raise Interrupted(f"interrupted: checkpoint saved at {res.checkpoint}; continue with --resume")
+    return {**metrics, "rank": rank}
+
+
+__all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "train_supernet_job", "load_supernet",
+           "evaluate", "TrainConfig"]

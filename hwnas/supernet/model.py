@@ -61,7 +61,10 @@ def sliced_state(parent: nn.Module, child_shapes: dict[str, torch.Size]) -> dict
     """The parent's tensors cut to the child's shapes, as views (gradients flow into the parent)."""
     src = dict(parent.named_parameters())
     src.update(dict(parent.named_buffers()))
-    return {name: (src[name] if src[name].shape == shape else _cut(src[name], shape)) for name, shape in child_shapes.items()}
+    return {
+        name: (src[name] if src[name].shape == shape else _cut(src[name], shape))
+        for name, shape in child_shapes.items()
+    }
 
 
 class ChoiceLayer(nn.Module):
@@ -150,8 +153,8 @@ class Supernet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         sp = self.space
-        return {"space": sp.name, "input_size": sp.input_size, "num_classes": sp.num_classes, "options": dict(sp.options),
-                "sharing": self.sharing}
+        return {"space": sp.name, "input_size": sp.input_size, "num_classes": sp.num_classes,
+                "options": dict(sp.options), "sharing": self.sharing}
 
 
 def extract(supernet: Supernet, arch: Arch) -> Network:

@@ -23,6 +23,7 @@ from torch import nn
 
 from hwnas.data import Dataset
 from hwnas.errors import HwnasError
+from hwnas.io import atomic_path
 from hwnas.space.arch import Arch
 
 Progress = Callable[[str, int, int, dict[str, float]], None]  # (stage, done, total, metrics)
@@ -66,9 +67,8 @@ def step_rng(seed: int, step: int) -> random.Random:
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -77,7 +77,9 @@ def load_checkpoint(path: str) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt / not a checkpoint
-        raise HwnasError(f"{path} is not a readable hwnas checkpoint ({type(e).__name__}); delete it or train again") from None
+        raise HwnasError(
+            f"{path} is not a readable hwnas checkpoint ({type(e).__name__}); delete it or train again"
+        ) from None
 
 
 def dist_info() -> tuple[int, int]:
@@ -133,9 +135,11 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
 
     def save(ep: int, st: int) -> None:
         if rank == 0:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                               "epoch": ep, "step_in_epoch": st, "history": history, "config": asdict(cfg), "meta": meta},
-                              ckpt_path)
+            atomic_torch_save(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "epoch": ep, "step_in_epoch": st, "history": history, "config": asdict(cfg), "meta": meta},
+                ckpt_path,
+            )
 
     t0 = time.time()
     step_in_epoch = start_step
@@ -162,7 +166,9 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
                 correct += int((logits.argmax(1) == y).sum())
                 loss_sum += loss.item() * len(y)
                 if progress and rank == 0:
-                    progress("train", g + 1, total, {"epoch": epoch + 1, "loss": loss_sum / seen, "acc": correct / seen})
+                    progress(
+                        "train", g + 1, total, {"epoch": epoch + 1, "loss": loss_sum / seen, "acc": correct / seen}
+                    )
             history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                             "lr": sched.get_last_lr()[0]})
             epoch, step_in_epoch = epoch + 1, 0
@@ -223,6 +229,7 @@ def subnet_accuracy(net: nn.Module, data: Dataset, bn_recalibrate: bool = True, 
     return accuracy(net, data.x_val, data.y_val)
 
 
-def arch_forward(sampler: Callable[[random.Random], Arch], seed: int) -> Callable[[nn.Module, torch.Tensor, int], torch.Tensor]:
+def arch_forward(sampler: Callable[[random.Random], Arch],
+                 seed: int) -> Callable[[nn.Module, torch.Tensor, int], torch.Tensor]:
     """The supernet forward for training: the path of step ``g`` comes from ``sampler(step_rng(seed, g))``."""
     return lambda model, x, g: model(x, sampler(step_rng(seed, g)))

@@ -1,26 +1,30 @@
-"""TensorRT engine building and execution (imported only where TensorRT and a GPU exist)."""
+"""``tensorrt``: native TensorRT engines (fp32, or fp16 kernels allowed), built from ONNX, CUDA-event timed.
+TensorRT is imported only where a runner is made (and a GPU exists)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
+from torch import nn
 
 from hwnas.errors import BackendUnavailableError
-from hwnas.profilers.base import require
+from hwnas.io import atomic_write_bytes
+from hwnas.profilers.base import Model, Profiler, Runnable, check_cuda, register_profiler, require
+from hwnas.profilers.onnx_file import to_onnx
 
-_HINT = "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine"
+TRT_HINT = "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine"
 
 
-def _logger() -> Any:
-    trt = require("tensorrt", _HINT)
-    return trt.Logger(trt.Logger.ERROR)
+def _trt() -> Any:
+    return require("tensorrt", TRT_HINT)
 
 
 def build_engine(onnx_path: str, fp16: bool = False, workspace_mb: int = 1024) -> bytes:
     """Parse an ONNX file and build a serialized engine (fp32, or fp16 kernels allowed with ``fp16``)."""
-    trt = require("tensorrt", _HINT)
-    logger = _logger()
+    trt = _trt()
+    logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
     flags = 0
     if hasattr(trt, "NetworkDefinitionCreationFlag") and hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"):
@@ -43,20 +47,19 @@ def build_engine(onnx_path: str, fp16: bool = False, workspace_mb: int = 1024) -
     return bytes(blob)
 
 
-class TRTEngine:
+class TRTEngine(Model):
     """A deserialized engine with one execution context; tensors are torch CUDA tensors."""
 
     def __init__(self, serialized: bytes, device: str = "cuda") -> None:
-        trt = require("tensorrt", _HINT)
+        trt = _trt()
         self.trt = trt
         self.device = torch.device(device)
-        self.runtime = trt.Runtime(_logger())
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
         self.engine = self.runtime.deserialize_cuda_engine(serialized)
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        self.stream = torch.cuda.Stream(self.device)
         self._out: torch.Tensor | None = None
 
     def bind(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,4 +81,46 @@ class TRTEngine:
         out = self.bind(x)
         self.execute()
         torch.cuda.synchronize(self.device)
-        return out.clone()
+        return out.clone().cpu()
+
+    def runnable(self, x: torch.Tensor) -> Runnable:
+        self.bind(x)
+        return self.execute
+
+
+@register_profiler
+class TensorRTProfiler(Profiler):
+    """Native TensorRT: ONNX -> serialized engine (fp32, or fp16 with ``fp16=True``) -> execution context."""
+
+    name = "tensorrt"
+    description = "native TensorRT engines (cuda; --fp16)"
+    devices = ("cuda",)
+    artifact = "engine"
+    cuda_events = True
+
+    def __init__(self, device: str = "cuda", threads: int = 1, fp16: bool = False, **kw: Any) -> None:
+        super().__init__(device, threads, **kw)
+        check_cuda(device)
+        self.trt = _trt()
+        self.fp16 = fp16
+
+    def save(self, module: nn.Module, example: torch.Tensor, path: str, onnx_path: str | None = None,
+             metadata: dict[str, str] | None = None) -> str:
+        """The engine at ``path``, built from an ONNX export kept at ``onnx_path`` (else a temp file)."""
+        onnx_path = onnx_path or self.next_path("onnx")
+        atomic_write_bytes(path, build_engine(to_onnx(module, example, onnx_path, metadata=metadata), fp16=self.fp16))
+        return path
+
+    def load(self, path: str) -> TRTEngine:
+        if not os.path.exists(path):
+            raise BackendUnavailableError(f"TensorRT engine {path} not found")
+        with open(path, "rb") as f:
+            return TRTEngine(f.read(), self.device)
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(tensorrt=self.trt.__version__, precision="fp16" if self.fp16 else "fp32")
+        return fp
+
+    def runtime_text(self) -> str:
+        return f"TensorRT {self.trt.__version__} {'fp16' if self.fp16 else 'fp32'} on {self.device}"

@@ -1,0 +1,62 @@
+"""Every metric of an arch by name, and the per-layer cost arrays of the additive ones.
+
+Latency comes from the LUT predictor (calibrated), the rest from the exact counters; both sources hand
+out :class:`hwnas.cost.LayerCosts`, so handlers never look inside either.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from hwnas.constraints.language import METRICS
+from hwnas.cost.arch_cost import ArchCoster
+from hwnas.cost.layer_costs import LayerCosts
+from hwnas.errors import ConstraintError
+from hwnas.lut.predictor import LatencyPredictor
+from hwnas.space.arch import Arch
+from hwnas.space.base import SearchSpace
+
+
+class CostModel:
+    """All metrics of an arch by name: latency from the LUT predictor, the rest from the counters."""
+
+    def __init__(self, space: SearchSpace, predictor: LatencyPredictor | None = None) -> None:
+        self.space = space
+        self.predictor = predictor
+        self.coster = ArchCoster(space)
+
+    def metrics(self, arch: Arch, needed: Iterable[str] = METRICS) -> dict[str, float]:
+        needed = set(needed)
+        out: dict[str, float] = {}
+        if needed - {"latency"}:
+            out.update(self.coster.cost(arch))
+        if "latency" in needed:
+            out["latency"] = self._latency().predict(arch)
+        return out
+
+    def _latency(self) -> LatencyPredictor:
+        if self.predictor is None:
+            raise ConstraintError("a latency constraint needs a LUT (pass --lut, or let `hwnas search` build one)")
+        return self.predictor
+
+    def layer_costs(self, metric: str) -> LayerCosts | None:
+        """Per-layer costs of an additive metric in raw units (latency: the LUT's uncalibrated sum, which the
+        increasing calibration maps to ms; see :meth:`to_raw`), or None (intensity, or latency without a LUT)."""
+        if metric == "latency":
+            return None if self.predictor is None else self.predictor.layer_costs()
+        if metric in ArchCoster.ADDITIVE:
+            return self.coster.layer_costs(metric)
+        return None
+
+    def to_raw(self, metric: str, value: float) -> float:
+        """A bound in the metric's units -> the raw additive units of :meth:`layer_costs`."""
+        return self._latency().raw_for(value) if metric == "latency" else value
+
+    def from_raw(self, metric: str, raw: float) -> float:
+        """Raw additive units -> the metric's units (calibrated latency in ms)."""
+        return float(self._latency().calibrate(raw)) if metric == "latency" else raw
+
+    def minimum(self, metric: str) -> float | None:
+        """Smallest value any arch of the space reaches (additive metrics; None for intensity)."""
+        lc = self.layer_costs(metric)
+        return None if lc is None else self.from_raw(metric, lc.minimum())

@@ -1,0 +1,70 @@
+"""``executorch``: XNNPACK-delegated ``.pte`` programs run by ``executorch.runtime`` on this host."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwnas.io import atomic_write_bytes
+from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
+from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require
+
+def to_executorch(module: nn.Module, example: torch.Tensor, path: str) -> str:
+    """torch.export -> XNNPACK-delegated edge program -> ``.pte``."""
+    require("executorch", MOBILE_HINT)
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(module.eval(), (example,))
+        prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    atomic_write_bytes(path, prog.buffer)
+    return path
+
+
+class ExecuTorchModel(Model):
+    """A loaded ``.pte`` program's forward method."""
+
+    def __init__(self, path: str) -> None:
+        require("executorch", MOBILE_HINT)
+        from executorch.runtime import Runtime
+
+        self.method = Runtime.get().load_program(path).load_method("forward")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method.execute([x])[0]
+
+    def runnable(self, x: torch.Tensor) -> Runnable:
+        return lambda: self.method.execute([x])
+
+
+@register_profiler
+class ExecuTorchProfiler(MobileProfiler):
+    """ExecuTorch: XNNPACK-delegated ``.pte`` run by ``executorch.runtime`` on this host (threads: XNNPACK's
+    own pool, which ExecuTorch's Python runtime does not expose; recorded as such)."""
+
+    name = "executorch"
+    description = "ExecuTorch .pte with the XNNPACK delegate"
+    artifact = "pte"
+
+    def load_runtime(self) -> None:
+        self.et = require("executorch", MOBILE_HINT)
+
+    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
+        return to_executorch(module, example, path)
+
+    def load(self, path: str) -> ExecuTorchModel:
+        return ExecuTorchModel(path)
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(executorch=getattr(self.et, "__version__", dist_version("executorch")), delegate="XNNPACK",
+                  threads_note="XNNPACK threadpool default")
+        return fp
+
+    def runtime_text(self) -> str:
+        return "executorch.runtime (XNNPACK) on this host"

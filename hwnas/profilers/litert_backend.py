@@ -1,0 +1,102 @@
+"""``litert``: LiteRT (TFLite) flatbuffers from litert-torch, run by the ai-edge-litert Interpreter with its
+default XNNPACK delegate on this host."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.io import atomic_path
+from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
+from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require
+
+
+@contextlib.contextmanager
+def quiet_fds() -> Iterator[None]:
+    """Silence a converter that logs straight to file descriptors 1 and 2 (LiteRT, XLA)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def to_tflite(module: nn.Module, example: torch.Tensor, path: str) -> str:
+    """litert-torch conversion to a ``.tflite`` flatbuffer (input stays NCHW)."""
+    with quiet_fds():
+        litert_torch = require("litert_torch", MOBILE_HINT)
+    with quiet_fds(), torch.no_grad(), warnings.catch_warnings(), atomic_path(path, ".tflite") as tmp:
+        warnings.simplefilter("ignore")
+        litert_torch.convert(module.eval(), (example,)).export(tmp)
+    return path
+
+
+class TFLiteModel(Model):
+    """A ``.tflite`` model in the ai-edge-litert Interpreter (XNNPACK delegate, fixed thread count)."""
+
+    def __init__(self, path: str, threads: int = 1) -> None:
+        with quiet_fds():
+            interp_mod = require("ai_edge_litert.interpreter", MOBILE_HINT)
+            self.interp = interp_mod.Interpreter(model_path=path, num_threads=threads)
+            self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]["index"]
+        self.out = self.interp.get_output_details()[0]["index"]
+
+    def set_input(self, x: Any) -> None:
+        self.interp.set_tensor(self.inp, np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.set_input(x)
+        self.interp.invoke()
+        return torch.from_numpy(self.interp.get_tensor(self.out).copy())
+
+    def runnable(self, x: torch.Tensor) -> Runnable:
+        self.set_input(x)
+        return self.interp.invoke
+
+
+@register_profiler
+class LiteRTProfiler(MobileProfiler):
+    """LiteRT (TFLite): litert-torch converts, the ai-edge-litert Interpreter runs with its default XNNPACK
+    delegate and ``threads`` threads, on this host."""
+
+    name = "litert"
+    description = "LiteRT .tflite with the XNNPACK delegate"
+    artifact = "tflite"
+
+    def load_runtime(self) -> None:
+        with quiet_fds():
+            require("litert_torch", MOBILE_HINT)
+            require("ai_edge_litert.interpreter", MOBILE_HINT)
+
+    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
+        return to_tflite(module, example, path)
+
+    def load(self, path: str) -> TFLiteModel:
+        return TFLiteModel(path, self.threads)
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        fp.update(ai_edge_litert=dist_version("ai-edge-litert"), litert_torch=dist_version("litert-torch"),
+                  delegate="XNNPACK")
+        return fp
+
+    def runtime_text(self) -> str:
+        return f"LiteRT interpreter (XNNPACK, {self.threads} thread(s)) on this host"

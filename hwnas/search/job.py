@@ -1,0 +1,142 @@
+"""``hwnas search`` as one library call: :class:`SearchJob` checks everything cheap first (constraints,
+strategy options, files, data, feasibility), then builds or loads what it needs (a calibrated LUT for this
+machine, a trained supernet; both cached) and runs :func:`hwnas.search.driver.run_search`.
+
+Python users call it as the CLI does::
+
+    from hwnas.search.job import SearchJob
+    outcome = SearchJob(space="proxyless", constraints={"latency": "6ms"}, options={"population": 20}).run()
+    print(outcome.result["arch"], outcome.result["latency"])
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from hwnas.constraints import Constraint, CostModel, HardFilter, fmt_value, parse_constraints
+from hwnas.data import Dataset, load_dataset
+from hwnas.errors import ConstraintError, HwnasError
+from hwnas.lut import LUT, LatencyPredictor, space_for
+from hwnas.lut.fidelity import latency_floor
+from hwnas.profilers import TimingConfig, get_profiler
+from hwnas.search.base import get_strategy
+from hwnas.search.driver import SearchOutcome, run_search
+from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
+from hwnas.space.base import SearchSpace, get_space
+from hwnas.supernet.api import load_supernet
+from hwnas.supernet.model import Supernet
+
+#: a bound below this fraction of the space's smallest network (measured once) fails before any profiling
+FLOOR_MARGIN = 0.5
+QUICK = TimingConfig(warmup=3, block=5, min_runs=10, max_runs=30, max_seconds=1.0)
+
+
+@dataclass
+class SearchJob:
+    space: str = "proxyless"
+    constraints: dict[str, str] = field(default_factory=dict)  # metric -> text, e.g. {"latency": "17ms"}
+    strategy: str = "evolution"
+    options: dict[str, Any] = field(default_factory=dict)      # the strategy's declared options
+    budget: int | None = None                                  # None: the strategy's default
+    lut: str | None = None                                     # None: profile this machine (cached)
+    supernet: str | None = None                                # None: train one on ``data`` (cached)
+    data: str = "digits"
+    device: str = "cpu"                                        # for the on-demand LUT
+    backend: str = "ort"
+    threads: int = 1
+    input_size: int = 224                                      # deployment resolution
+    supernet_epochs: int = 8
+    seed: int = 0
+    out_dir: str | None = None                                 # None: runs/search-<time>
+    resume: bool = False
+    remeasure: bool = True
+
+    def __post_init__(self) -> None:
+        self._constraints: list[Constraint] = []
+        self._params: dict[str, Any] = {}
+        self._data: Dataset | None = None
+        self._lut: LUT | None = None
+
+    # -- cheap checks ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Everything that takes seconds, before anything that takes minutes: constraints, strategy and its
+        options, files, data, and whether the bounds can be met at all."""
+        self._constraints = parse_constraints(**self.constraints)
+        cls = get_strategy(self.strategy)
+        self._params = cls.validate(dict(self.options))
+        if self.resume and not self.out_dir:
+            raise HwnasError("--resume needs --out DIR, the directory of the search to continue")
+        if self.supernet and not os.path.exists(self.supernet):
+            raise HwnasError(f"--supernet {self.supernet} not found; train one with `hwnas train-supernet` or drop it")
+        self._data = load_dataset(self.data, seed=self.seed)
+        if self.lut:
+            self._lut = LUT.load(self.lut)
+            if self._lut.meta.get("space") != self.space:
+                raise HwnasError(f"--lut {self.lut} is for space '{self._lut.meta.get('space')}', not '{self.space}'")
+        else:
+            self._lut = cached_lut(self.space, self.input_size, self._data.num_classes, self.device, self.backend,
+                                   self.threads)
+        deploy = self.deploy_space()
+        if self._lut is not None:  # every bound, latency included, against the LUT
+            HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))
+            return
+        HardFilter([c for c in self._constraints if c.metric != "latency"], CostModel(deploy))
+        lat = [c for c in self._constraints if c.metric == "latency" and c.hi is not None]
+        if lat:  # no LUT yet: time the space's smallest network once, in about a second
+            with get_profiler(self.backend, device=self.device, threads=self.threads, config=QUICK) as prof:
+                _, floor = latency_floor(deploy, prof)
+            for c in lat:
+                if c.hi < FLOOR_MARGIN * floor:
+                    raise ConstraintError(
+                        f"{c} cannot be met in space '{self.space}': its smallest network (fewest MACs) takes "
+                        f"{fmt_value('latency', floor)} on {self.backend}/{self.device} here (measured now, before "
+                        "profiling a LUT); loosen the bound")
+
+    def deploy_space(self) -> SearchSpace:
+        """The space at the deployment resolution (the LUT's, when there is one)."""
+        if self._lut is not None:
+            return space_for(self._lut)
+        classes = self._data.num_classes if self._data is not None else 1000
+        return get_space(self.space, input_size=self.input_size, num_classes=classes)
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self, progress: Callable[..., None] | None = None) -> SearchOutcome:
+        self.check()
+        data = self._data
+        assert data is not None
+        cls = get_strategy(self.strategy)
+        out_dir = self.out_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
+        lut_path = self.lut
+        if self._lut is None or self.lut is None:
+            lut_path, self._lut = ensure_lut(self.space, self.input_size, data.num_classes, self.device, self.backend,
+                                             self.threads, progress)
+        deploy = self.deploy_space()
+        HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))  # calibrated bounds
+        net, supernet_path = self._supernet(cls.trains_supernet, data, progress)
+        settings = {**{k: v for k, v in asdict(self).items() if k not in ("constraints", "options", "out_dir")},
+                    "options": self._params, "lut": lut_path, "supernet": supernet_path, "data": data.name,
+                    "deploy_input": deploy.input_size}
+        return run_search(deploy, net, data, self._lut, self._constraints, self.strategy, self.budget, self.seed,
+                          out_dir, settings, resume=self.resume, remeasure=self.remeasure, options=self._params,
+                          progress=progress)
+
+    def _supernet(
+        self, fresh: bool, data: Dataset, progress: Callable[..., None] | None
+    ) -> tuple[Supernet, str | None]:
+        if fresh:  # the strategy trains the weights itself, from scratch
+            if self.supernet:
+                raise HwnasError(f"strategy '{self.strategy}' trains its own supernet from scratch; drop --supernet")
+            sp = get_space(self.space, input_size=data.image_size, num_classes=data.num_classes)
+            return Supernet(sp, "entangled"), None
+        if self.supernet:
+            net, meta = load_supernet(self.supernet)
+            if meta["space"] != self.space:
+                raise HwnasError(
+                    f"--supernet {self.supernet} was trained on space '{meta['space']}', not '{self.space}'"
+                )
+            return net, self.supernet
+        path, net, _ = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress)
+        return net, path

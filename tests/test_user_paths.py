@@ -1,0 +1,91 @@
+"""What a user reaches for after a search: `hwnas predict`, exports in every CPU format, honest latency lines."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import shared_path
+from hwnas.lut.importers import import_lut
+
+
+@pytest.fixture(scope="module")
+def pixel(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("lut") / "pixel1.yaml")
+    import_lut("proxylessnas", shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"), out)
+    return out
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "hwnas", *args], capture_output=True, text=True)
+
+
+def test_predict_matches_the_search_prediction_and_breaks_it_down(pixel, tmp_path):
+    from hwnas.constraints import Constraint
+    from hwnas.data import load_dataset
+    from hwnas.lut import LUT
+    from hwnas.search.driver import run_search
+    from hwnas.space import get_space
+    from hwnas.supernet import Supernet
+    ds = load_dataset("digits")
+    net = Supernet(get_space("proxyless", input_size=ds.image_size, num_classes=10), "entangled")
+    run_search(get_space("proxyless"), net, ds, LUT.load(pixel), [Constraint.parse("latency", "80ms")], "random", 4, 0,
+               str(tmp_path / "s"), {}, remeasure=False)
+    result = str(tmp_path / "s" / "result.yaml")
+    res = yaml.safe_load(open(result))
+    r = _cli("predict", "--lut", pixel, "--arch", result, "--arch", "proxyless_mobile", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    found, mobile = d["archs"]
+    assert found["arch"] == res["arch"]
+    assert found["latency_ms"] == pytest.approx(res["latency"]["predicted_ms"], abs=1e-4)
+    assert (found["macs"], found["params"], found["bitops"]) == (res["macs"], res["params"], res["bitops"])
+    assert mobile["name"] == "proxyless_mobile" and 60 < mobile["latency_ms"] < 100  # published: 78 ms on a Pixel 1
+    for a in d["archs"]:
+        assert sum(x["ms"] for x in a["layers"]) == pytest.approx(a["latency_ms"])
+        assert sum(x["share_pct"] for x in a["layers"]) == pytest.approx(100)
+        assert a["layers"][-1]["op"].startswith("classifier(")
+    lst = tmp_path / "archs.txt"
+    lst.write_text(f"# two archs\nproxyless_gpu\n\n{res['arch']}\n")
+    r = _cli("predict", "--lut", pixel, "--arch", str(lst), "--json")
+    assert [a["arch"] for a in json.loads(r.stdout)["archs"]][1] == res["arch"]
+    r = _cli("predict", "--lut", pixel, "--arch", "proxyless_cpu")
+    assert r.returncode == 0 and "predicted" in r.stdout and "MACs" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [(["--arch", "k3_e3"], "needs 21 choices"),
+                                         (["--arch", "missing.txt"], "arch file missing.txt not found")])
+def test_predict_bad_arch_one_line(pixel, args, needle):
+    r = _cli("predict", "--lut", pixel, *args)
+    assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_litert_export_parity_and_timing(tmp_path):
+    r = _cli("export", "--space", "fbnet", "--arch", "fbnet_a", "--format", "litert", "--input", "64",
+             "--out", str(tmp_path / "a.tflite"), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["parity_ok"] and d["max_abs_diff"] <= 1e-4 and d["latency_ms"] > 0
+    assert d["backend"] == "litert" and "LiteRT" in d["runtime"] and (tmp_path / "a.tflite").stat().st_size > 1000
+
+
+def test_export_latency_line_names_the_lut_runtime(pixel, tmp_path):
+    arch = ",".join(["k3_e3"] * 21)
+    r = _cli("export", "--space", "proxyless", "--arch", arch, "--format", "onnx", "--input", "224",
+             "--lut", pixel, "--out", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert "on proxylessnas-published/pixel1, a different runtime from this export's (ort/cpu)" in r.stdout
+    assert "not comparable" in r.stdout
+    # a named arch built at its published widths is not the network the LUT (search-space layout) predicts
+    r = _cli("export", "--space", "proxyless", "--arch", "proxyless_mobile", "--format", "onnx", "--input", "224",
+             "--lut", pixel, "--out", str(tmp_path / "p.onnx"), "--json")
+    d = json.loads(r.stdout)
+    assert d["predicted_ms"] is None and any("no LUT prediction" in n for n in d["notes"])
+
+
+def test_export_flag_for_another_format_is_an_error(tmp_path):
+    r = _cli("export", "--space", "proxyless", "--arch", "proxyless_mobile", "--format", "executorch", "--fp16",
+             "--out", str(tmp_path / "m.pte"))
+    assert r.returncode == 2 and "--fp16 applies to --format tensorrt, not executorch" in r.stderr
