@@ -75,6 +75,15 @@ class Dataset:
     def steps_per_epoch(self, batch_size: int, world: int = 1) -> int:
         return (len(self.y_train) // world) // batch_size
 
+    def split_train(self, fraction: float = 0.5, seed: int = 0) -> tuple["Dataset", "Dataset"]:
+        """Two disjoint parts of the training split (the held-out split stays with both): searchers that learn
+        architecture parameters train weights on the first and the parameters on the second (FP-NAS, HourNAS)."""
+        perm = torch.randperm(len(self.y_train), generator=torch.Generator().manual_seed(seed + 7))
+        cut = int(round(fraction * len(perm)))
+        a, b = perm[:cut], perm[cut:]
+        return tuple(Dataset(f"{self.name}[train {f:g}]", self.x_train[i], self.y_train[i], self.x_val, self.y_val,
+                             self.num_classes, self.flip, self.pad) for f, i in ((fraction, a), (1 - fraction, b)))
+
 
 def _normalise(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Normalise with the per-channel mean / std of ``ref`` (the training split)."""

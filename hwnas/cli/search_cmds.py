@@ -97,13 +97,19 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
     t.add_row("constraints", ", ".join(c["text"] for c in r["constraints"]) or "none")
     t.add_row("accuracy", f"{100 * r['accuracy']:.2f}% ({r['accuracy_note']})")
     lat = r["latency"]
-    meas = (f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)" if lat.get("measured_ms") is not None
-            else " (not measurable on this machine)")
+    if "measured_ms" not in lat:
+        meas = " (not re-measured: --no-remeasure)"
+    elif lat["measured_ms"] is None:
+        meas = " (not measurable on this machine)"
+    else:
+        meas = f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)"
     drift = (f"; calibration networks now run {lat['drift_pct']:+.1f}% vs when calibrated (error on today's "
              f"machine {lat['error_drift_corrected_pct']:+.1f}%)" if lat.get("drift_pct") is not None else "")
     t.add_row("latency", f"predicted {lat['predicted_ms']:.3f} ms{meas} on {lat['backend']}/{lat['device']} at "
               f"{lat['input_size']}px{drift}")
     t.add_row("MACs / params / BitOps", f"{r['macs']:,} / {r['params']:,} / {r['bitops']:,}")
+    if r.get("report"):
+        t.add_row(strategy, r["report"])
     t.add_row("outputs", f"{out_dir}/result.yaml, history.csv, pareto.png")
     t.add_row("wall time", f"{r['wall_s']:.1f} s search")
     out.print(t)

@@ -19,21 +19,21 @@ def spaces_cmd(as_json: bool) -> None:
     if emitted(rows, as_json):
         return
     t = Table(title="search spaces")
-    for col in ("space", "layers", "size", "choices", "named archs"):
+    for col in ("space", "layers", "size", "choices", "named archs", "vital layers (HourNAS)"):
         t.add_column(col)
     for r in rows:
         ch = r["choices"]
         t.add_row(r["name"], str(r["layers"]), f"{r['size']:.3g}",
-                  ", ".join(ch[:9]) + (f" ... ({len(ch)})" if len(ch) > 9 else ""), ", ".join(r["named_archs"]))
+                  ", ".join(ch[:9]) + (f" ... ({len(ch)})" if len(ch) > 9 else ""), ", ".join(r["named_archs"]),
+                  ", ".join(r["vital"]))
     out.print(t)
 
 
 @cli.command("count")
 @click.option("--space", required=True, help=names_help("Search space", list_spaces()))
 @click.option("--arch", required=True, help="Arch string (comma-separated choices) or a named arch.")
-@click.option(
-    "--input", "input_size", type=click.IntRange(min=1), default=224, show_default=True, help="Input resolution."
-)
+@click.option("--input", "input_size", type=click.IntRange(min=1), default=224, show_default=True,
+              help="Input resolution.")
 @click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def count_cmd(space: str, arch: str, input_size: int, classes: int, as_json: bool) -> None:

@@ -161,6 +161,10 @@ class Strategy:
         """Strategy-specific fields for ``result.yaml`` (e.g. per-epoch entropy, proposals); default none."""
         return {}
 
+    def report(self) -> str:
+        """One line about the run for the CLI summary (what it sampled, spent, learned); default none."""
+        return ""
+
     def write_outputs(self, out_dir: str) -> None:
         """Strategy-specific files beside the common ones (per-epoch logs, plots), written atomically; default none."""
 

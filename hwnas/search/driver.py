@@ -89,6 +89,8 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
                 }
             )
         res.update(strat.extra_result())
+        if strat.report():
+            res["report"] = strat.report()
         outcome.result = res
         strat.write_outputs(out_dir)
         atomic_write_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(res, sort_keys=False))

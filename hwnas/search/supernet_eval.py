@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import tempfile
 
+import torch
+
 from hwnas.data import Dataset
 from hwnas.space.arch import Arch
 from hwnas.supernet.model import Supernet, extract
@@ -41,3 +43,38 @@ class SupernetTrainer:
                   TrainConfig(epochs=epochs, lr=self.lr, batch_size=self.batch_size, seed=seed, warmup_epochs=0),
                   d, {"kind": "subnet"})
         return subnet_accuracy(net, self.data, True, self.bn_batches)
+
+
+class WeightOptimizer:
+    """The supernet's weights, stepped by searchers that run their own loop (FP-NAS, HourNAS): SGD (nesterov,
+    momentum 0.9) with a per-step cosine decay over ``total_steps`` and gradient-norm clipping -- the recipe of
+    :func:`hwnas.supernet.train.train`.  Gradients accumulate over ``backward`` calls (one per sampled arch, so
+    K archs never hold K graphs at once) until ``step``."""
+
+    def __init__(self, net: torch.nn.Module, total_steps: int, lr: float = 0.05, weight_decay: float = 4e-5,
+                 clip: float = 5.0) -> None:
+        import math
+
+        self.net, self.clip = net, clip
+        self.opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+        total = max(total_steps, 1)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        self.opt.zero_grad(set_to_none=True)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def step(self) -> None:
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    def state_dict(self) -> dict:
+        return {"opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])

@@ -81,6 +81,12 @@ class SearchSpace:
         """The unit for ``choice`` at ``layer``; ``None`` means identity (no unit)."""
         raise NotImplementedError
 
+    def variables(self, choice: str) -> dict[str, str]:
+        """The search variables a choice token is made of (``k5_e3`` -> block mb, k 5, e 3), for searchers that
+        learn one distribution per variable (FP-NAS's factorised stage).  Variables a choice does not have (a
+        skip has no kernel) are absent.  Default: the token is one variable."""
+        return {"op": choice}
+
     @classmethod
     def options_for(cls, choices: tuple[str, ...]) -> dict[str, Any]:
         """Space options implied by an arch (e.g. ResNet depth from its length); default none."""
@@ -164,9 +170,16 @@ class SearchSpace:
             seen.setdefault(s, None)
         return list(seen)
 
+    def vital_layers(self) -> list[int]:
+        """HourNAS's vital layers among the searchable ones: those on every path from input to output, i.e. each
+        block where the resolution or the channel count changes (downsampling, channel expansion), which has
+        no shortcut around it.  The first conv and the last FC, also vital, are fixed (stem and head)."""
+        return [i for i, layer in enumerate(self.layers) if layer.stride != 1 or layer.in_shape[0] != layer.cout]
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "layers": len(self.layers),
-                "size": self.size(), "choices": self.all_choices(), "named_archs": sorted(self.named_archs)}
+                "size": self.size(), "choices": self.all_choices(), "named_archs": sorted(self.named_archs),
+                "vital": ["stem conv", *(self.layers[i].name for i in self.vital_layers()), "classifier"]}
 
 
 SPACES: Registry[type[SearchSpace]] = Registry("space")

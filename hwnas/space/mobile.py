@@ -26,6 +26,16 @@ def parse_mb(token: str) -> tuple[int, int, int]:
 MB6 = ("k3_e3", "k3_e6", "k5_e3", "k5_e6", "k7_e3", "k7_e6")
 
 
+def mb_variables(choice: str, groups: bool = False) -> dict[str, str]:
+    """``[topology_]k{k}_e{e}[_g{g}]`` or ``skip`` -> search variables: block (topology, or ``mb``; ``skip``), k, e
+    and, with ``groups``, g (FBNet's grouped 1x1 convs)."""
+    if choice == "skip":
+        return {"block": "skip"}
+    block, rest = ("mb", choice) if choice.startswith("k") else choice.split("_", 1)
+    k, e, g = parse_mb(rest)
+    return {"block": block, "k": str(k), "e": str(e), **({"g": str(g)} if groups else {})}
+
+
 #: ProxylessNAS's stem conv, first (e1) block, six stage and final 1x1 conv widths: the search space's (and the
 #: published Pixel-1 LUT's) layout, and the three released models' (mit-han-lab/proxylessnas net configs)
 PROXYLESS_WIDTHS = {"space": (32, 16, 24, 40, 80, 96, 192, 320, 1280),
@@ -82,6 +92,9 @@ class ProxylessSpace(SearchSpace):
                                 lambda cin, cout, s: MB6 + (("skip",) if cin == cout and s == 1 else ()))
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=last, k=1, s=1, act="relu6"),
                      OpSig.make("classifier", (last, hw, hw), cin=last, classes=self.num_classes)]
+
+    def variables(self, choice: str) -> dict[str, str]:
+        return mb_variables(choice)
 
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         if choice == "skip":
@@ -152,6 +165,9 @@ class FBNetSpace(SearchSpace):
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1984, k=1, s=1, act="relu"),
                      OpSig.make("classifier", (1984, hw, hw), cin=1984, classes=self.num_classes)]
 
+    def variables(self, choice: str) -> dict[str, str]:
+        return mb_variables(choice, groups=True)
+
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         cin = layer.in_shape[0]
         if choice == "skip":
@@ -194,6 +210,9 @@ class FPNASSpace(SearchSpace):
         c, hw = self.add_stages(32, out_hw(self.input_size, 2), self.plan, choices)
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
                      OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
+
+    def variables(self, choice: str) -> dict[str, str]:
+        return mb_variables(choice)
 
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         if choice == "skip":

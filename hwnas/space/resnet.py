@@ -54,6 +54,10 @@ class ResNetSpace(SearchSpace):
                 return {"depth": depth}
         return {}
 
+    def variables(self, choice: str) -> dict[str, str]:
+        mult, wb, ab = parse_resnet(choice)
+        return {"c": f"{mult:.1f}", "bits": f"w{wb}a{ab}"}
+
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         mult, wb, ab = parse_resnet(choice)
         return OpSig.make("basic_block", layer.in_shape, cin=layer.in_shape[0], cout=layer.cout, s=layer.stride,

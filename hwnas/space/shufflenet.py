@@ -42,6 +42,10 @@ class SPOSSpace(SearchSpace):
         self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1024, k=1, s=1, act="relu"),
                      OpSig.make("classifier", (1024, hw, hw), cin=1024, classes=self.num_classes, bias=0, dropout=0.1)]
 
+    def variables(self, choice: str) -> dict[str, str]:
+        block, scale = parse_spos(choice)
+        return {"block": block, "c": f"{scale:.1f}"}
+
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         block, scale = parse_spos(choice)
         mid = max(1, int(layer.cout // 2 * scale))

@@ -11,7 +11,7 @@ parent's weights sliced to its shape (leading channels), through a weightless co
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -142,11 +142,20 @@ class Supernet(nn.Module):
         self.choices = nn.ModuleList(ChoiceLayer(space, i, sharing) for i in range(len(space.layers)))
         self.head = nn.ModuleList(build_op(s) for s in space.head)
 
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: Arch | Sequence[str | None],
+                scales: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """The path of ``arch``.  A ``None`` choice passes its input through (HourNAS's minimal supernet reduces
+        non-vital blocks, whose input and output shapes agree, to their shortcut).  ``scales[i]``, when given,
+        multiplies layer i's output: a straight-through one-hot weight (1 in the forward pass) through which
+        architecture parameters receive gradients from the single sampled path (GDAS / Gumbel-Max)."""
+        choices = arch.choices if isinstance(arch, Arch) else tuple(arch)
         for m in self.stem:
             x = m(x)
-        for layer, c in zip(self.choices, arch.choices):
-            x = layer(x, c)
+        for i, (layer, c) in enumerate(zip(self.choices, choices)):
+            if c is not None:
+                x = layer(x, c)
+            if scales is not None and scales[i] is not None:
+                x = x * scales[i]
         for m in self.head:
             x = m(x)
         return x

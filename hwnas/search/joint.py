@@ -1,0 +1,130 @@
+"""What the searchers that learn architecture parameters jointly with the supernet's weights share (FP-NAS's
+``probabilistic``, ``hournas``): the training split cut in two (weights learn on one part, architecture
+parameters on the other), the weight optimizer, held-out scoring, a per-epoch log (``epochs.csv``), and a
+checkpoint after every epoch (``<strategy>.pt``) from which ``--resume`` continues."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from typing import Any, Iterator
+
+import torch
+
+from hwnas.errors import DataError
+from hwnas.io import atomic_write_text
+from hwnas.search.base import Record, Strategy
+from hwnas.search.supernet_eval import WeightOptimizer
+from hwnas.space.arch import Arch
+from hwnas.supernet.model import extract
+from hwnas.supernet.train import atomic_torch_save, load_checkpoint, subnet_accuracy, to_cl
+
+
+class JointSearch(Strategy):
+    """Base for strategies with ``trains_supernet = True``.  Subclasses set ``weight_fraction`` (the share of the
+    training split the weights learn on), implement ``search`` with ``self.epoch`` / ``self.epochs_log`` /
+    ``self.end_epoch()``, and extend ``save_extra`` / ``load_extra`` with their own state."""
+
+    needs = ("supernet", "data", "cost")
+    trains_supernet = True
+    weight_fraction = 0.5
+
+    def setup_training(self, batch_size: int, epochs: int, lr: float) -> None:
+        ctx = self.context
+        self.net = ctx.supernet.to(memory_format=torch.channels_last)  # oneDNN's fast layout, as train() uses
+        self.w_data, self.a_data = ctx.data.split_train(self.weight_fraction, self.seed)
+        self.batch_size = batch_size
+        steps = self.w_data.steps_per_epoch(batch_size)
+        if steps < 1 or self.a_data.steps_per_epoch(batch_size) < 1:
+            raise DataError(f"batch_size {batch_size} is larger than a part of the training split "
+                            f"({len(self.w_data.y_train)} / {len(self.a_data.y_train)} images); lower it")
+        self.steps_per_epoch = steps
+        self.w_opt = WeightOptimizer(self.net, steps * epochs, lr=lr)
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self.epoch, self.epochs_log, self.search_wall = 0, [], 0.0
+        self.final: Arch | None = None
+        self._val: Iterator | None = None
+        self._val_epoch = 0
+
+    # -- batches and steps -----------------------------------------------------------------------------
+    def train_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _, x, y in self.w_data.batches(self.batch_size, epoch=self.epoch, seed=self.seed):
+            yield to_cl(x), y
+
+    def val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch of the architecture parameters' part (cycled, reshuffled each pass)."""
+        nxt = next(self._val, None) if self._val is not None else None
+        if nxt is None:
+            self._val_epoch += 1
+            self._val = self.a_data.batches(self.batch_size, epoch=self._val_epoch, seed=self.seed + 1)
+            nxt = next(self._val)
+        _, x, y = nxt
+        return to_cl(x), y
+
+    def accuracy(self, arch: Arch) -> float:
+        """Held-out accuracy with the supernet's current weights (BN recalibrated on a copy)."""
+        return subnet_accuracy(extract(self.net, arch), self.context.data, True, 5)
+
+    def finish(self, arch: Arch, source: str) -> None:
+        self.score(arch, source, fresh=True, evaluate=lambda: self.accuracy(arch))
+        self.final = arch
+        self.save()
+
+    @property
+    def best(self) -> Record | None:
+        """The result once the search has ended; before, the best arch scored so far."""
+        recs = [r for r in self.history if self.final is not None and r.arch == str(self.final)]
+        return recs[-1] if recs else super().best
+
+    # -- outputs -----------------------------------------------------------------------------------------
+    def write_outputs(self, out_dir: str) -> None:
+        if not self.epochs_log:
+            return
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in self.epochs_log for k in row)))
+        w.writeheader()
+        w.writerows(self.epochs_log)
+        atomic_write_text(os.path.join(out_dir, "epochs.csv"), buf.getvalue())
+        self.plot(out_dir)
+
+    def plot(self, out_dir: str) -> None:
+        """Strategy-specific figures from ``epochs_log``; default none."""
+
+    # -- checkpoint and resume ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.context.out_dir or ".", f"{self.name}.pt")
+
+    def save_extra(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self) -> None:
+        if not self.context.out_dir:
+            return
+        atomic_torch_save({"net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(), "epoch": self.epoch,
+                           "epochs_log": self.epochs_log, "gen": self.gen.get_state(), "wall": self.search_wall,
+                           "val_epoch": self._val_epoch, "final": str(self.final) if self.final is not None else "",
+                           "history": [[r.index, r.arch, r.accuracy, r.source, r.metrics, r.satisfied, r.wall_s]
+                                       for r in self.history], **self.save_extra()},
+                          self.checkpoint_path)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if not os.path.exists(self.checkpoint_path):
+            return
+        ck = load_checkpoint(self.checkpoint_path)
+        self.net.load_state_dict(ck["net"])
+        self.w_opt.load_state_dict(ck["w_opt"])
+        self.epoch, self.epochs_log = int(ck["epoch"]), list(ck["epochs_log"])
+        self.gen.set_state(ck["gen"])
+        self.search_wall, self._val_epoch = float(ck["wall"]), int(ck["val_epoch"])
+        self.final = self.space.parse(ck["final"]) if ck.get("final") else None
+        self.history = [Record(int(i), str(a), float(acc), str(src), dict(m), bool(ok), float(w))
+                        for i, a, acc, src, m, ok, w in ck["history"]]
+        self._scores = {self.space.parse(r.arch): r.accuracy for r in self.history}
+        self._replay = []
+        self.load_extra(ck)

@@ -1,0 +1,118 @@
+"""HourNAS (``--strategy hournas``): vital layers, space proposals, the temperature schedule, end to end."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from hwnas.constraints import Constraint, CostModel, HardFilter
+from hwnas.search.distribution import ChoiceDistribution
+from hwnas.search.hournas import Target, fix_layers, optimize_proposals, sample_at, temperature
+from hwnas.space import get_space
+
+
+@pytest.mark.parametrize("space,vital", [
+    # ResNet: the downsampling blocks (stage 1's first block keeps 64 channels and its identity shortcut)
+    ("resnet", ["s2b1", "s3b1", "s4b1"]),
+    # MobileNet-style spaces: the first block of every stage (stride 2 or channel expansion)
+    ("proxyless", ["s1b1", "s2b1", "s3b1", "s4b1", "s5b1", "s6b1"]),
+    ("fbnet", ["s2b1", "s3b1", "s4b1", "s5b1", "s6b1", "s7b1"]),
+])
+def test_vital_layers_are_the_ones_the_paper_names(space, vital):
+    sp = get_space(space)
+    assert [sp.layers[i].name for i in sp.vital_layers()] == vital
+    assert sp.describe()["vital"] == ["stem conv", *vital, "classifier"]  # first conv and last FC too
+
+
+def test_temperature_schedule():
+    assert temperature(0) == 5.0 and temperature(1) == pytest.approx(5.0 * 0.9999)
+    assert temperature(10_000) == pytest.approx(5.0 * 0.9999 ** 10_000)
+
+
+@pytest.fixture(scope="module")
+def fbnet_b_targets():
+    """FBNet-B's budget as the paper sets it: 4.8M parameters and 300M multiply-adds."""
+    sp = get_space("fbnet")
+    cost = CostModel(sp)
+    cons = [Constraint.parse("params", "4.8M"), Constraint.parse("macs", "300M")]
+    fixed = {i: "k5_e6" for i in sp.vital_layers()}  # the paper's vital stage picks e6 ops
+    props, info = optimize_proposals(sp, [Target(c, cost, 0.02) for c in cons], fixed, m=8, iters=1000, seed=0)
+    return sp, cost, cons, fixed, props, info
+
+
+def test_proposals_meet_the_targets_and_are_diverse(fbnet_b_targets, capsys):
+    sp, cost, cons, fixed, props, info = fbnet_b_targets
+    hard = HardFilter(cons, cost)
+    g = torch.Generator().manual_seed(0)
+    for j in range(props.m):
+        d = props.distribution(j, sp)
+        for c in cons:
+            expected = cost.from_raw(c.metric, d.expected(cost.layer_costs(c.metric)))
+            assert abs(expected - c.hi) <= 0.05 * c.hi, (j, c.metric, expected)
+    assert info["overlap_final"] < info["overlap_initial"]  # more orthogonal than at initialisation
+    low = [sum(hard.ok(a) for a in sample_at(props.distribution(j, sp), 200, 0.1, g)) / 200 for j in range(props.m)]
+    uniform = sum(hard.ok(a) for a in sample_at(fix_layers(ChoiceDistribution(sp), fixed), 200, 1.0, g)) / 200
+    share = sum(low) / len(low)
+    with capsys.disabled():
+        print(f"\n  proposals at tau 0.1: {100 * share:.0f}% of sampled archs meet 4.8M params and 300M MACs "
+              f"(uniform sampling of the space: {100 * uniform:.0f}%); optimised in {info['seconds']:.2f} s")
+    assert share >= 0.8 and share > uniform
+
+
+# ---- end to end on digits --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_lut(tmp_path_factory):
+    from hwnas.lut.fidelity import calibrate
+    from hwnas.lut.profile import profile_space
+    from hwnas.profilers import TimingConfig, get_profiler
+    path = str(tmp_path_factory.mktemp("lut") / "prox32.yaml")
+    sp = get_space("proxyless", input_size=32, num_classes=10)
+    with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
+        lut = profile_space(sp, prof, path).lut
+        calibrate(lut, sp, prof, samples=4, rounds=1)
+        lut.save(path)
+    return path
+
+
+def _run(small_lut, out, *bounds, resume=False):
+    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "hournas", "--lut", small_lut, *bounds,
+           "--out", str(out), "--no-remeasure", "--opt", "vital_epochs=1", "--opt", "epochs=1",
+           "--opt", "proposal_iters=300", "--opt", "batch_size=128", *(["--resume"] if resume else [])]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(out) + "-cache"))
+
+
+@pytest.mark.parametrize("bounds", ["latency", "params+flops"])
+def test_hournas_end_to_end(small_lut, tmp_path, bounds):
+    from hwnas.lut import LUT, LatencyPredictor, space_for
+    lut = LUT.load(small_lut)
+    sp = space_for(lut)
+    cm = CostModel(sp, LatencyPredictor(lut, sp))
+    if bounds == "latency":
+        args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
+    else:
+        args = ["--params", f"{cm.minimum('params') * 1.6 / 1e6}M", "--flops", f"{cm.minimum('flops') * 2.0 / 1e6}M"]
+    out = tmp_path / "h"
+    r = _run(small_lut, out, *args)
+    assert r.returncode == 0, r.stderr
+    res = yaml.safe_load(open(out / "result.yaml"))
+    cons = [Constraint.parse(k[2:], v) for k, v in zip(args[::2], args[1::2])]
+    assert res["stopped_by"] == "finished" and HardFilter(cons, cm).ok(sp.parse(res["arch"]))
+    h = res["hournas"]
+    assert len(h["proposals"]) == 9 and h["proposals"][0]["proposal"] == "uniform"  # 8 proposals + uniform for scale
+    assert set(h["vital_choices"]) == {"s1b1", "s2b1", "s3b1", "s4b1", "s5b1", "s6b1"}
+    assert all(set(p["expected"]) == {c.metric for c in cons} for p in h["proposals"])
+    assert h["stage_wall_s"]["proposals"] > 0 and "proposals optimised in" in r.stdout
+    rows = list(csv.DictReader(open(out / "epochs.csv")))
+    assert [r["stage"] for r in rows] == ["vital", "non-vital"]
+    for row in rows:  # τ follows 5.0 * 0.9999^t over the sampling iterations
+        assert float(row["tau"]) == pytest.approx(temperature(int(row["iterations"])), rel=1e-4)
+    for f in ("history.csv", "pareto.png", "state.json", "proposals.png", "proposals.csv", "hournas.pt"):
+        assert (out / f).exists(), f
+    r2 = _run(small_lut, out, *args, resume=True)
+    assert r2.returncode == 0, r2.stderr
+    assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]
