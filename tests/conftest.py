@@ -25,3 +25,19 @@ def has_cuda() -> bool:
 requires_gpu = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA; none on this machine"
 )
+
+
+@pytest.fixture(scope="module")
+def small_calibrated_lut(tmp_path_factory):
+    """A quickly profiled and calibrated ORT-CPU LUT of ``proxyless`` at 32 px, 10 classes (for searches on digits)."""
+    from hwnas.lut.fidelity import calibrate
+    from hwnas.lut.profile import profile_space
+    from hwnas.profilers import TimingConfig, get_profiler
+    from hwnas.space import get_space
+    path = str(tmp_path_factory.mktemp("lut") / "prox32.yaml")
+    sp = get_space("proxyless", input_size=32, num_classes=10)
+    with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
+        lut = profile_space(sp, prof, path).lut
+        calibrate(lut, sp, prof, samples=4, rounds=1)
+        lut.save(path)
+    return path

@@ -65,31 +65,17 @@ def test_proposals_meet_the_targets_and_are_diverse(fbnet_b_targets, capsys):
 
 # ---- end to end on digits --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def small_lut(tmp_path_factory):
-    from hwnas.lut.fidelity import calibrate
-    from hwnas.lut.profile import profile_space
-    from hwnas.profilers import TimingConfig, get_profiler
-    path = str(tmp_path_factory.mktemp("lut") / "prox32.yaml")
-    sp = get_space("proxyless", input_size=32, num_classes=10)
-    with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
-        lut = profile_space(sp, prof, path).lut
-        calibrate(lut, sp, prof, samples=4, rounds=1)
-        lut.save(path)
-    return path
-
-
-def _run(small_lut, out, *bounds, resume=False):
-    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "hournas", "--lut", small_lut, *bounds,
+def _run(small_calibrated_lut, out, *bounds, resume=False):
+    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "hournas", "--lut", small_calibrated_lut, *bounds,
            "--out", str(out), "--no-remeasure", "--opt", "vital_epochs=1", "--opt", "epochs=1",
            "--opt", "proposal_iters=300", "--opt", "batch_size=128", *(["--resume"] if resume else [])]
     return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(out) + "-cache"))
 
 
 @pytest.mark.parametrize("bounds", ["latency", "params+flops"])
-def test_hournas_end_to_end(small_lut, tmp_path, bounds):
+def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
     from hwnas.lut import LUT, LatencyPredictor, space_for
-    lut = LUT.load(small_lut)
+    lut = LUT.load(small_calibrated_lut)
     sp = space_for(lut)
     cm = CostModel(sp, LatencyPredictor(lut, sp))
     if bounds == "latency":
@@ -97,7 +83,7 @@ def test_hournas_end_to_end(small_lut, tmp_path, bounds):
     else:
         args = ["--params", f"{cm.minimum('params') * 1.6 / 1e6}M", "--flops", f"{cm.minimum('flops') * 2.0 / 1e6}M"]
     out = tmp_path / "h"
-    r = _run(small_lut, out, *args)
+    r = _run(small_calibrated_lut, out, *args)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     cons = [Constraint.parse(k[2:], v) for k, v in zip(args[::2], args[1::2])]
@@ -113,6 +99,6 @@ def test_hournas_end_to_end(small_lut, tmp_path, bounds):
         assert float(row["tau"]) == pytest.approx(temperature(int(row["iterations"])), rel=1e-4)
     for f in ("history.csv", "pareto.png", "state.json", "proposals.png", "proposals.csv", "hournas.pt"):
         assert (out / f).exists(), f
-    r2 = _run(small_lut, out, *args, resume=True)
+    r2 = _run(small_calibrated_lut, out, *args, resume=True)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]

@@ -140,29 +140,15 @@ def test_most_probable_satisfying_arch_respects_a_bound():
 
 # ---- end to end on digits --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def small_lut(tmp_path_factory):
-    from hwnas.lut.fidelity import calibrate
-    from hwnas.lut.profile import profile_space
-    from hwnas.profilers import TimingConfig, get_profiler
-    path = str(tmp_path_factory.mktemp("lut") / "prox32.yaml")
-    sp = get_space("proxyless", input_size=32, num_classes=10)
-    with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
-        lut = profile_space(sp, prof, path).lut
-        calibrate(lut, sp, prof, samples=4, rounds=1)
-        lut.save(path)
-    return path
-
-
-def test_probabilistic_search_end_to_end(small_lut, tmp_path):
+def test_probabilistic_search_end_to_end(small_calibrated_lut, tmp_path):
     from hwnas.constraints import CostModel
     from hwnas.lut import LUT, LatencyPredictor, space_for
-    lut = LUT.load(small_lut)
+    lut = LUT.load(small_calibrated_lut)
     sp = space_for(lut)
     cm = CostModel(sp, LatencyPredictor(lut, sp))
     lat, flops = cm.minimum("latency") * 1.6, cm.minimum("flops") * 1.8
     out = tmp_path / "p"
-    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "probabilistic", "--lut", small_lut,
+    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "probabilistic", "--lut", small_calibrated_lut,
            "--latency", f"{lat}ms", "--flops", f"{flops / 1e6}M", "--out", str(out), "--no-remeasure",
            "--opt", "epochs=3", "--opt", "warmup=1", "--opt", "theta=2", "--opt", "k=2", "--opt", "batch_size=128"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(tmp_path / "c")))
