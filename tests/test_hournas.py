@@ -92,7 +92,7 @@ def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
     assert len(h["proposals"]) == 9 and h["proposals"][0]["proposal"] == "uniform"  # 8 proposals + uniform for scale
     assert set(h["vital_choices"]) == {"s1b1", "s2b1", "s3b1", "s4b1", "s5b1", "s6b1"}
     assert all(set(p["expected"]) == {c.metric for c in cons} for p in h["proposals"])
-    assert h["stage_wall_s"]["proposals"] > 0 and "proposals optimised in" in r.stdout
+    assert h["stage_wall_s"]["proposals"] > 0 and "proposals optimised in" in res["report"] and "│ hournas" in r.stdout
     rows = list(csv.DictReader(open(out / "epochs.csv")))
     assert [r["stage"] for r in rows] == ["vital", "non-vital"]
     for row in rows:  # τ follows 5.0 * 0.9999^t over the sampling iterations

@@ -153,8 +153,8 @@ def test_probabilistic_search_end_to_end(small_calibrated_lut, tmp_path):
            "--opt", "epochs=3", "--opt", "warmup=1", "--opt", "theta=2", "--opt", "k=2", "--opt", "batch_size=128"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(tmp_path / "c")))
     assert r.returncode == 0, r.stderr
-    assert "sampled archs" in r.stdout and "search wall" in r.stdout
     res = yaml.safe_load(open(out / "result.yaml"))
+    assert "sampled archs" in res["report"] and "search wall" in res["report"] and "│ probabilistic" in r.stdout
     assert res["stopped_by"] == "finished" and res["latency"]["predicted_ms"] <= lat and res["flops"] <= flops
     pr = res["probabilistic"]
     from hwnas.data import load_dataset

@@ -40,11 +40,12 @@ import torch.nn.functional as F
 
 from hwnas.constraints import Constraint, CostModel
 from hwnas.errors import ConstraintError
-from hwnas.io import atomic_path, atomic_write_text
+from hwnas.io import atomic_path
 from hwnas.search.base import register_strategy
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
 from hwnas.search.joint import JointSearch
 from hwnas.search.options import Option
+from hwnas.search.outputs import write_rows
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
 from hwnas.supernet.train import subnet_accuracy
@@ -457,10 +458,10 @@ class HourNASSearch(JointSearch):
         import matplotlib.pyplot as plt
 
         rep = self.proposal_report(n=300, taus=(0.1,))
-        rows = [[r["proposal"], r["probability"], *r["expected"].values(), r["meets_targets_tau0.1"]] for r in rep]
-        head = ["proposal", "probability", *[f"expected_{t.metric}" for t in self.targets], "meets_targets_tau0.1"]
-        atomic_write_text(os.path.join(out_dir, "proposals.csv"),
-                          "\n".join(",".join(map(str, r)) for r in [head, *rows]) + "\n")
+        write_rows(os.path.join(out_dir, "proposals.csv"),
+                   [{"proposal": r["proposal"], "probability": r["probability"],
+                     **{f"expected_{m}": v for m, v in r["expected"].items()},
+                     "meets_targets_tau0.1": r["meets_targets_tau0.1"]} for r in rep])
         cols = min(3, len(rep))
         nrows = math.ceil(len(rep) / cols)
         fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 3.0 * nrows), squeeze=False)

@@ -5,16 +5,14 @@ checkpoint after every epoch (``<strategy>.pt``) from which ``--resume`` continu
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Any, Iterator
 
 import torch
 
 from hwnas.errors import DataError
-from hwnas.io import atomic_write_text
 from hwnas.search.base import Record, Strategy
+from hwnas.search.outputs import write_rows
 from hwnas.search.supernet_eval import WeightOptimizer
 from hwnas.space.arch import Arch
 from hwnas.supernet.model import extract
@@ -81,11 +79,7 @@ class JointSearch(Strategy):
     def write_outputs(self, out_dir: str) -> None:
         if not self.epochs_log:
             return
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in self.epochs_log for k in row)))
-        w.writeheader()
-        w.writerows(self.epochs_log)
-        atomic_write_text(os.path.join(out_dir, "epochs.csv"), buf.getvalue())
+        write_rows(os.path.join(out_dir, "epochs.csv"), self.epochs_log)
         self.plot(out_dir)
 
     def plot(self, out_dir: str) -> None:

@@ -11,8 +11,8 @@ from hwnas.io import atomic_path, atomic_write_text
 from hwnas.search.base import Record
 
 
-def write_history(path: str, history: list[Record]) -> None:
-    rows = [r.row() for r in history]
+def write_rows(path: str, rows: list[dict]) -> None:
+    """Rows of dicts as CSV (columns in first-seen order, values quoted where needed), atomically."""
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
@@ -21,6 +21,10 @@ def write_history(path: str, history: list[Record]) -> None:
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def write_history(path: str, history: list[Record]) -> None:
+    write_rows(path, [r.row() for r in history])
 
 
 def plot_pareto(path: str, history: list[Record], best: Record | None, constraints: list[Constraint]) -> None:

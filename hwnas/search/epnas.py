@@ -1,0 +1,519 @@
+"""``epnas``: EPNAS (Zhou et al., "EPNAS: Efficient Progressive Neural Architecture Search"), in hwnas's
+fixed-depth spaces.
+
+A policy network progressively *morphs* networks instead of generating them from scratch:
+
+* **Network embedding**: each layer's choice token goes through a trainable embedding table, an LSTM with 32
+  hidden units reads the layers in order, its last state embeds the network.
+* **Scale LSTM** (128 units): one step per group of layers (a stage), choosing from a scale table that moves
+  one search variable of every layer in the group one value up or down (kernel, expansion, width scale, bits;
+  :meth:`SearchSpace.variables`) or keeps it.
+* **Insert LSTM** (128 units): inserts, removes or keeps a layer at a place -- in a fixed-depth space, insert
+  turns a ``skip`` into a block (the op from an insert table) and remove turns a block into ``skip``, where
+  the space allows a skip.  The place is drawn from a distribution over L + 5 values, as the paper's check
+  table; places past the last layer (the paper's appending) do not exist at fixed depth and are masked.
+* Every action that would produce no change or an invalid arch is masked before sampling.  Adam, lr 6e-4,
+  weights uniform in [−0.1, 0.1].
+
+REINFORCE over episodes: N branches (8) each apply T steps (10) from a seed network -- a named arch, random
+satisfying archs, later the top N networks of the previous episode -- with the advantage
+Σ_{t'≥t} r_{t'} − (T − t)·b, where b is a moving average of the per-step reward (so that (T − t)·b estimates
+the return from step t).  The reward is r = accuracy · Π_i V(U_i) with V(U) = p^{max(max(0, U/Cu − 1),
+max(0, Cl/U − 1))}, p = 0.9 (:class:`HingePenalty` ``kind='epnas'``): any mix of model size, FLOPs, compute
+intensity (FLOPs/byte) and LUT latency, each with upper and lower bounds.
+
+Performance prediction: a candidate takes its weights from a global parameter dictionary keyed by (layer, op
+type) -- on a clash the better model's parameters are kept; when shapes differ, the closest entry is sliced or
+padded -- falling back to the supernet's weights, is trained for a few steps with a large learning rate and
+batch, and is scored on the held-out split.  The result is the most accurate evaluated arch that meets the
+hard bounds, with the actions that led to it.  Per episode: reward and baseline (``episodes.csv``,
+``rewards.png``).  Resumes from ``epnas.pt`` at the last finished episode.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas.constraints import HingePenalty
+from hwnas.errors import ArchError
+from hwnas.io import atomic_path
+from hwnas.search.base import Record, Strategy, register_strategy
+from hwnas.search.options import Option
+from hwnas.search.outputs import write_rows
+from hwnas.search.supernet_eval import WeightOptimizer
+from hwnas.space.arch import Arch
+from hwnas.space.base import SearchSpace
+from hwnas.supernet.model import extract
+from hwnas.supernet.train import accuracy, atomic_torch_save, load_checkpoint, recalibrate_bn, to_cl
+
+INSERT, REMOVE, KEEP = 0, 1, 2
+EXTRA_PLACES = 5  # the paper's D_L has L + 5 values
+
+
+# -- the action space -----------------------------------------------------------------------------------
+
+class ActionSpace:
+    """Scale and insert actions of a space, their masks and their effect (each yields an arch of the space)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.layers = [tuple(layer.choices) for layer in space.layers]
+        self.vars = [[space.variables(c) for c in ch] for ch in self.layers]
+        names = sorted({k for vs in self.vars for v in vs for k in v} - {"block", "op"})
+        self.values = {n: sorted({v[n] for vs in self.vars for v in vs if n in v}, key=_natural) for n in names}
+        self.scale_table: list[tuple[str, int]] = [(n, d) for n in names for d in (+1, -1)] + [("keep", 0)]
+        # groups: the stages (layer names s{stage}b{block}), else blocks of four layers
+        stages: dict[str, list[int]] = {}
+        for i, layer in enumerate(space.layers):
+            key = layer.name.split("b")[0] if layer.name.startswith("s") and "b" in layer.name else str(i // 4)
+            stages.setdefault(key, []).append(i)
+        self.groups = list(stages.values())
+        self.insert_table = sorted({c for ch in self.layers for c in ch if c != "skip"}, key=str)
+        self.vocab = {c: i for i, c in enumerate(sorted({c for ch in self.layers for c in ch}))}
+        self.places = len(self.layers) + EXTRA_PLACES
+
+    def scaled(self, layer: int, choice: str, var: str, step: int) -> str:
+        """``choice`` at ``layer`` with ``var`` moved ``step`` values, if that token exists there; else itself."""
+        if var == "keep":
+            return choice
+        v = dict(self.vars[layer][self.layers[layer].index(choice)])
+        if var not in v:
+            return choice
+        vals = self.values[var]
+        j = vals.index(v[var]) + step
+        if not 0 <= j < len(vals):
+            return choice
+        v[var] = vals[j]
+        for c, cv in zip(self.layers[layer], self.vars[layer]):
+            if cv == v:
+                return c
+        return choice
+
+    def scale_mask(self, arch: Arch, group: int) -> torch.Tensor:
+        """Scale actions that change at least one layer of ``group`` (keep is always allowed)."""
+        return torch.tensor([var == "keep" or any(self.scaled(i, arch.choices[i], var, d) != arch.choices[i]
+                                                   for i in self.groups[group])
+                             for var, d in self.scale_table])
+
+    def apply_scale(self, arch: Arch, group: int, action: int) -> Arch:
+        var, d = self.scale_table[action]
+        ch = list(arch.choices)
+        for i in self.groups[group]:
+            ch[i] = self.scaled(i, ch[i], var, d)
+        return Arch(arch.space, tuple(ch))
+
+    def type_mask(self, arch: Arch) -> torch.Tensor:
+        return torch.tensor([bool(self.place_mask(arch, INSERT).any()), bool(self.place_mask(arch, REMOVE).any()),
+                             True])
+
+    def place_mask(self, arch: Arch, kind: int) -> torch.Tensor:
+        m = torch.zeros(self.places, dtype=torch.bool)
+        for i, (c, ch) in enumerate(zip(arch.choices, self.layers)):
+            if kind == INSERT:
+                m[i] = c == "skip" and any(o != "skip" for o in ch)
+            elif kind == REMOVE:
+                m[i] = c != "skip" and "skip" in ch
+            else:
+                m[i] = True
+        return m
+
+    def op_mask(self, place: int) -> torch.Tensor:
+        return torch.tensor([o in self.layers[place] for o in self.insert_table])
+
+    def apply_insert(self, arch: Arch, kind: int, place: int, op: int) -> Arch:
+        if kind == KEEP:
+            return arch
+        return arch.replace(place, self.insert_table[op] if kind == INSERT else "skip")
+
+
+def _natural(v: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(v))
+    except ValueError:
+        return (1, v)
+
+
+# -- the policy -------------------------------------------------------------------------------------------
+
+class EPNASPolicy(nn.Module):
+    def __init__(self, actions: ActionSpace, emb: int = 32, net_hidden: int = 32, hidden: int = 128) -> None:
+        super().__init__()
+        self.actions = actions
+        self.embed = nn.Embedding(len(actions.vocab), emb)
+        self.net_lstm = nn.LSTM(emb, net_hidden, batch_first=True)
+        self.scale_lstm = nn.LSTMCell(net_hidden, hidden)
+        self.scale_head = nn.Linear(hidden, len(actions.scale_table))
+        self.insert_lstm = nn.LSTMCell(net_hidden, hidden)
+        self.type_head = nn.Linear(hidden, 3)
+        self.place_head = nn.Linear(hidden, actions.places)
+        self.op_head = nn.Linear(hidden, len(actions.insert_table))
+        for p in self.parameters():
+            nn.init.uniform_(p, -0.1, 0.1)
+
+    def network_embedding(self, arch: Arch) -> torch.Tensor:
+        ids = torch.tensor([[self.actions.vocab[c] for c in arch.choices]])
+        _, (h, _) = self.net_lstm(self.embed(ids))
+        return h[-1]  # (1, net_hidden)
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, mask: torch.Tensor, g: torch.Generator,
+              forced: int | None = None) -> tuple[int, torch.Tensor]:
+        lp = torch.log_softmax(logits.masked_fill(~mask, float("-inf")), -1)
+        a = forced if forced is not None else int(torch.multinomial(lp.exp(), 1, generator=g))
+        return a, lp[a]
+
+    def act(self, arch: Arch, g: torch.Generator,
+            forced: list[int] | None = None) -> tuple[Arch, list[int], torch.Tensor]:
+        """Sample one step's actions (``forced``: replay given actions) -> (new arch, actions, log π)."""
+        acts = self.actions
+        emb = self.network_embedding(arch)
+        logp = torch.zeros(())
+        taken: list[int] = []
+        it = iter(forced) if forced is not None else None
+        state = None
+        cur = arch
+        for f in range(len(acts.groups)):
+            state = self.scale_lstm(emb, state)
+            a, lp = self._pick(self.scale_head(state[0])[0], acts.scale_mask(cur, f), g, next(it) if it else None)
+            cur = acts.apply_scale(cur, f, a)
+            taken.append(a)
+            logp = logp + lp
+        state = self.insert_lstm(emb)
+        kind, lp = self._pick(self.type_head(state[0])[0], acts.type_mask(cur), g, next(it) if it else None)
+        logp = logp + lp
+        state = self.insert_lstm(emb, state)
+        place, lp = self._pick(self.place_head(state[0])[0], acts.place_mask(cur, kind), g, next(it) if it else None)
+        logp = logp + lp
+        op = 0
+        if kind == INSERT:
+            state = self.insert_lstm(emb, state)
+            op, lp = self._pick(self.op_head(state[0])[0], acts.op_mask(place), g, next(it) if it else None)
+            logp = logp + lp
+        taken += [kind, place, op]
+        return acts.apply_insert(cur, kind, place, op), taken, logp
+
+    def describe_action(self, taken: list[int]) -> str:
+        acts = self.actions
+        parts = [f"group {f} {acts.scale_table[a][0]}{'+' if acts.scale_table[a][1] > 0 else '-'}"
+                 for f, a in enumerate(taken[:len(acts.groups)]) if acts.scale_table[a][0] != "keep"]
+        kind, place, op = taken[len(acts.groups):]
+        if kind == INSERT:
+            parts.append(f"insert {acts.insert_table[op]} at {self.actions.space.layers[place].name}")
+        elif kind == REMOVE:
+            parts.append(f"remove {self.actions.space.layers[place].name}")
+        return "; ".join(parts) or "keep"
+
+
+class Baseline:
+    """b: an exponential moving average of the per-step reward."""
+
+    def __init__(self, decay: float = 0.9) -> None:
+        self.decay, self.value = decay, None
+
+    def update(self, rewards: list[float]) -> float:
+        mean = sum(rewards) / len(rewards)
+        self.value = mean if self.value is None else self.decay * self.value + (1 - self.decay) * mean
+        return self.value
+
+
+def reinforce_loss(logps: list[list[torch.Tensor]], rewards: list[list[float]], b: float) -> torch.Tensor:
+    """−(1/N) Σ_n Σ_t log π(a_t,n) (Σ_{t'≥t} r_t',n − (T − t)·b)."""
+    total = torch.zeros(())
+    for lps, rs in zip(logps, rewards):
+        T = len(rs)
+        for t, lp in enumerate(lps):
+            total = total - lp * (sum(rs[t:]) - (T - t) * b)
+    return total / len(logps)
+
+
+# -- performance prediction ----------------------------------------------------------------------------
+
+def fit_tensor(t: torch.Tensor, shape: torch.Size, pad_value: float = 0.0) -> torch.Tensor:
+    """``t`` sliced or padded to ``shape``: leading indices of channel dims, centred for the spatial (kernel) dims
+    2 and 3 of 4-D weights; padding with ``pad_value``."""
+    out = torch.full(tuple(shape), pad_value, dtype=t.dtype)
+    src, dst = [], []
+    for d, (have, want) in enumerate(zip(t.shape, shape)):
+        spatial = d >= 2 and t.dim() == 4
+        n = min(have, want)
+        s0 = (have - n) // 2 if spatial else 0
+        d0 = (want - n) // 2 if spatial else 0
+        src.append(slice(s0, s0 + n))
+        dst.append(slice(d0, d0 + n))
+    out[tuple(dst)] = t[tuple(src)]
+    return out
+
+
+def _pad_value(name: str, t: torch.Tensor) -> float:
+    """BatchNorm's scale and running variance pad with 1 (a padded channel passes through), the rest with 0."""
+    return 1.0 if name.endswith("running_var") or (name.endswith("weight") and t.dim() == 1) else 0.0
+
+
+class ParamDict:
+    """EPNAS's global parameter dictionary: (layer, op type) -> entries of unit parameters, one per shape set.
+    On a clash (same key and shapes) the more accurate model's parameters are kept; a candidate whose shapes
+    match no entry takes the closest one (fewest differing elements), sliced or padded."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, str], list[tuple[float, dict[str, torch.Tensor]]]] = {}
+
+    def store(self, layer: int, op: str, state: dict[str, torch.Tensor], acc: float) -> None:
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        bucket = self.entries.setdefault((layer, op), [])
+        for i, (a, st) in enumerate(bucket):
+            if {k: tuple(v.shape) for k, v in st.items()} == shapes:
+                if acc > a:
+                    bucket[i] = (acc, {k: v.detach().clone() for k, v in state.items()})
+                return
+        bucket.append((acc, {k: v.detach().clone() for k, v in state.items()}))
+
+    def fetch(self, layer: int, op: str, shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor] | None:
+        bucket = self.entries.get((layer, op))
+        if not bucket:
+            return None
+
+        def distance(st: dict[str, torch.Tensor]) -> float:
+            if set(st) != set(shapes):
+                return math.inf
+            return sum(abs(math.prod(st[k].shape) - math.prod(s)) for k, s in shapes.items())
+
+        best = min(bucket, key=lambda e: distance(e[1]))[1]
+        if math.isinf(distance(best)):
+            return None
+        return {k: fit_tensor(best[k], shapes[k], _pad_value(k, best[k])) for k in shapes}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f"{layer}|{op}": [[a, st] for a, st in bucket] for (layer, op), bucket in self.entries.items()}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.entries = {(int(k.split("|")[0]), k.split("|", 1)[1]): [(float(a), dict(st)) for a, st in v]
+                        for k, v in d.items()}
+
+
+# -- the strategy ----------------------------------------------------------------------------------------
+
+@register_strategy
+class EPNASSearch(Strategy):
+    """EPNAS: a REINFORCE policy (LSTMs) progressively scales / inserts / removes layers under soft penalties.
+
+    N branches x T steps per episode from seed networks (named, random, then the previous episode's best);
+    reward = accuracy x p^violation; candidates inherit from a (layer, op) parameter dictionary and the supernet,
+    train briefly, and are scored on the held-out split."""
+
+    name = "epnas"
+    needs = ("supernet", "data", "cost")
+    options = (Option("episodes", int, 3, "episodes (the paper: 15)", min=1),
+               Option("branches", int, 8, "parallel branches N", min=1),
+               Option("steps", int, 10, "steps T per branch and episode", min=1),
+               Option("p", float, 0.9, "base penalty of the soft constraints", min=0, max=1),
+               Option("lr", float, 6e-4, "Adam learning rate of the policy", min=0),
+               Option("baseline_decay", float, 0.9, "moving average of the baseline", min=0, max=1),
+               Option("pp_steps", int, 5, "performance prediction: training steps per candidate (0: inherited "
+                      "weights only)", min=0),
+               Option("pp_batch", int, 256, "performance prediction: batch size", min=1),
+               Option("pp_lr", float, 0.2, "performance prediction: learning rate (large, as the paper)", min=0))
+
+    @classmethod
+    def default_budget(cls, params: dict[str, Any]) -> int:
+        return params["branches"] * (params["episodes"] * params["steps"] + 1)
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        p, ctx = self.params, self.context
+        self.actions = ActionSpace(self.space)
+        self.policy = EPNASPolicy(self.actions)
+        self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["lr"])
+        self.baseline = Baseline(p["baseline_decay"])
+        self.penalty = HingePenalty(ctx.constraints, ctx.cost, kind="epnas", p=p["p"])
+        self.params_dict = ParamDict()
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self.episode, self.episodes_log, self.search_wall = 0, [], 0.0
+        self.seeds: list[str] = []
+        self.lineage: dict[str, tuple[str, str]] = {}  # arch -> (parent arch, action that made it)
+        self.rewards: dict[str, float] = {}
+
+    # -- scoring -------------------------------------------------------------------------------------------
+    def reward(self, arch: Arch, acc: float) -> float:
+        return acc * self.penalty.from_metrics(self.hard.metrics(arch))[0] if self.hard else acc
+
+    def predict_performance(self, arch: Arch) -> float:
+        """Weights from the dictionary (else the supernet), a few large-lr steps, held-out accuracy; the trained
+        parameters go back into the dictionary."""
+        ctx, p = self.context, self.params
+        net = extract(ctx.supernet, arch)
+        sp = ctx.supernet.space
+        all_units = list(net.units)
+        units = all_units[len(sp.stem):len(all_units) - len(sp.head)]
+        placed = [(i, sp.choice_op(layer, c)) for i, (layer, c) in enumerate(zip(sp.layers, arch.choices))]
+        placed = [(i, sig) for i, sig in placed if sig is not None]
+        for (i, sig), unit in zip(placed, units):
+            st = self.params_dict.fetch(i, sig.type, {k: v.shape for k, v in unit.state_dict().items()})
+            if st is not None:
+                unit.load_state_dict(st)
+        if p["pp_steps"]:
+            net.to(memory_format=torch.channels_last).train()
+            opt = WeightOptimizer(net, p["pp_steps"], lr=p["pp_lr"])
+            steps = 0
+            while steps < p["pp_steps"]:
+                for _, x, y in ctx.data.batches(p["pp_batch"], epoch=len(self.history) + steps, seed=self.seed):
+                    opt.backward(F.cross_entropy(net(to_cl(x)), y))
+                    opt.step()
+                    steps += 1
+                    if steps >= p["pp_steps"]:
+                        break
+        recalibrate_bn(net, ctx.data, batches=5)
+        acc = accuracy(net, ctx.data.x_val, ctx.data.y_val)
+        for (i, sig), unit in zip(placed, units):
+            self.params_dict.store(i, sig.type, unit.state_dict(), acc)
+        return acc
+
+    def evaluate(self, arch: Arch, source: str) -> float:
+        acc = self.score(arch, source, evaluate=lambda: self.predict_performance(arch))
+        r = self.reward(arch, acc)
+        self.rewards[str(arch)] = r
+        return r
+
+    # -- the search ----------------------------------------------------------------------------------------
+    def initial_seeds(self) -> list[Arch]:
+        """A named arch of the space (placed in its widths) if one meets the bounds, then random satisfying archs."""
+        seeds: list[Arch] = []
+        for name in self.space.named_archs:
+            try:
+                a = self.space.parse(name)
+            except ArchError:  # it needs other space options (e.g. another depth)
+                continue
+            if self.ok(a):
+                seeds.append(a)
+                break
+        while len(seeds) < self.params["branches"]:
+            seeds.append(self.sample())
+        return seeds[: self.params["branches"]]
+
+    def search(self) -> None:
+        p = self.params
+        if not self.seeds:
+            self.seeds = [str(a) for a in self.initial_seeds()]
+        while self.episode < p["episodes"]:
+            t0 = time.time()
+            starts = [self.space.parse(s) for s in self.seeds]
+            for a in starts:
+                if str(a) not in self.rewards:
+                    self.evaluate(a, f"episode {self.episode + 1} seed")
+            logps, rewards, visited = [], [], []
+            for n, start in enumerate(starts):
+                cur, lps, rs = start, [], []
+                for t in range(p["steps"]):
+                    nxt, taken, lp = self.policy.act(cur, self.gen)
+                    self.lineage.setdefault(str(nxt), (str(cur), self.policy.describe_action(taken)))
+                    r = self.evaluate(nxt, f"episode {self.episode + 1} branch {n} step {t + 1}")
+                    lps.append(lp)
+                    rs.append(r)
+                    visited.append(nxt)
+                    cur = nxt
+                logps.append(lps)
+                rewards.append(rs)
+            b = self.baseline.value if self.baseline.value is not None else 0.0
+            loss = reinforce_loss(logps, rewards, b)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            flat = [r for rs in rewards for r in rs]
+            b = self.baseline.update(flat)
+            ranked = sorted({str(a) for a in visited} | set(self.seeds), key=lambda s: -self.rewards[s])
+            self.seeds = ranked[: p["branches"]]
+            self.search_wall += time.time() - t0
+            self.episode += 1
+            self.episodes_log.append({"episode": self.episode, "reward_mean": round(sum(flat) / len(flat), 5),
+                                      "reward_max": round(max(flat), 5), "baseline": round(b, 5),
+                                      "loss": round(float(loss.detach()), 5), "evaluated": len(self.history),
+                                      "best_reward_arch": self.seeds[0], "wall_s": round(self.search_wall, 2)})
+            self.save()
+            self.checkpoint()
+
+    def action_path(self, arch: str) -> list[dict[str, str]]:
+        """The actions from a seed network to ``arch``, oldest first."""
+        path, cur, seen = [], arch, set()
+        while cur in self.lineage and cur not in seen:
+            seen.add(cur)
+            parent, action = self.lineage[cur]
+            path.append({"from": parent, "action": action, "to": cur})
+            cur = parent
+        return path[::-1]
+
+    # -- outputs and resume ----------------------------------------------------------------------------------
+    def extra_result(self) -> dict[str, Any]:
+        best = self.best
+        return {"epnas": {"episodes_done": self.episode, "evaluated": len(self.history),
+                          "search_wall_s": round(self.search_wall, 2),
+                          "reward": self.rewards.get(best.arch) if best else None,
+                          "actions_to_result": self.action_path(best.arch) if best else [],
+                          "per_episode": "episodes.csv, rewards.png"}}
+
+    def report(self) -> str:
+        best = self.best
+        n = len(self.action_path(best.arch)) if best else 0
+        return (f"{len(self.history)} sampled networks in {self.episode} episodes, {self.search_wall:.1f} s search "
+                "wall; "
+                f"the result is {n} action(s) from its seed (result.yaml: actions_to_result)")
+
+    def write_outputs(self, out_dir: str) -> None:
+        if not self.episodes_log:
+            return
+        write_rows(os.path.join(out_dir, "episodes.csv"), self.episodes_log)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ep = [r["episode"] for r in self.episodes_log]
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        ax.plot(ep, [r["reward_mean"] for r in self.episodes_log], marker="o", label="mean reward")
+        ax.plot(ep, [r["reward_max"] for r in self.episodes_log], marker="^", label="best reward")
+        ax.plot(ep, [r["baseline"] for r in self.episodes_log], ls="--", label="baseline b")
+        ax.set(xlabel="episode", ylabel="reward = accuracy x penalty", title="EPNAS: reward per episode")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        with atomic_path(os.path.join(out_dir, "rewards.png"), ".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.context.out_dir or ".", "epnas.pt")
+
+    def save(self) -> None:
+        if not self.context.out_dir:
+            return
+        atomic_torch_save({"policy": self.policy.state_dict(), "opt": self.opt.state_dict(),
+                           "baseline": self.baseline.value, "episode": self.episode, "log": self.episodes_log,
+                           "wall": self.search_wall, "seeds": self.seeds, "gen": self.gen.get_state(),
+                           "lineage": {k: list(v) for k, v in self.lineage.items()}, "rewards": self.rewards,
+                           "params_dict": self.params_dict.state_dict(),
+                           "history": [[r.index, r.arch, r.accuracy, r.source, r.metrics, r.satisfied, r.wall_s]
+                                       for r in self.history]}, self.checkpoint_path)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if not os.path.exists(self.checkpoint_path):
+            return
+        ck = load_checkpoint(self.checkpoint_path)
+        self.policy.load_state_dict(ck["policy"])
+        self.opt.load_state_dict(ck["opt"])
+        self.baseline.value = ck["baseline"]
+        self.episode, self.episodes_log, self.search_wall = int(ck["episode"]), list(ck["log"]), float(ck["wall"])
+        self.seeds = list(ck["seeds"])
+        self.gen.set_state(ck["gen"])
+        self.lineage = {k: (v[0], v[1]) for k, v in ck["lineage"].items()}
+        self.rewards = dict(ck["rewards"])
+        self.params_dict.load_state_dict(ck["params_dict"])
+        self.history = [Record(int(i), str(a), float(acc), str(src), dict(m), bool(ok), float(w))
+                        for i, a, acc, src, m, ok, w in ck["history"]]
+        self._scores = {self.space.parse(r.arch): r.accuracy for r in self.history}
+        self._replay = []

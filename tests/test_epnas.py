@@ -1,0 +1,177 @@
+"""EPNAS (``--strategy epnas``): the soft penalty, masked actions, REINFORCE, the baseline, the parameter
+dictionary, and searches end to end on digits."""
+
+import csv
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from hwnas.constraints import Constraint, CostModel, HardFilter, HingePenalty
+from hwnas.search.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict, fit_tensor,
+                                reinforce_loss)
+from hwnas.space import get_space
+
+
+def test_soft_penalty_below_inside_and_above_the_range():
+    sp = get_space("proxyless")
+    cost = CostModel(sp)
+    a = sp.parse("proxyless_mobile")
+    u = cost.metrics(a, ["params"])["params"]
+    cl, cu = 1.5 * u, 3.0 * u
+    below = HingePenalty([Constraint.parse("params", f"{cl / 1e6}M..{cu / 1e6}M")], cost, kind="epnas", p=0.9)
+    assert below(a)[0] == pytest.approx(0.9 ** (cl / u - 1))  # U below Cl: p^(Cl/U - 1)
+    inside = HingePenalty([Constraint.parse("params", f"{u / 2e6}M..{2 * u / 1e6}M")], cost, kind="epnas")
+    assert inside(a)[0] == 1.0
+    above = HingePenalty([Constraint.parse("params", f"{u / 4e6}M..{u / 2e6}M")], cost, kind="epnas", p=0.9)
+    assert above(a)[0] == pytest.approx(0.9 ** (u / (u / 2) - 1))  # U above Cu: p^(U/Cu - 1)
+
+
+@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
+def test_every_unmasked_action_yields_a_valid_arch(space):
+    sp = get_space(space)
+    acts = ActionSpace(sp)
+    rng = random.Random(3)
+    for _ in range(3):
+        a = sp.random_arch(rng)
+        for f in range(len(acts.groups)):
+            for j, ok in enumerate(acts.scale_mask(a, f).tolist()):
+                if ok:
+                    b = acts.apply_scale(a, f, j)
+                    sp.check(b)
+                    assert b == a or acts.scale_table[j][0] != "keep"
+        for kind, ok in enumerate(acts.type_mask(a).tolist()):
+            if not ok:
+                continue
+            for place, okp in enumerate(acts.place_mask(a, kind).tolist()):
+                if not okp:
+                    continue
+                ops = [j for j, o in enumerate(acts.op_mask(place).tolist()) if o] if kind == INSERT else [0]
+                for op in ops:
+                    b = sp.check(acts.apply_insert(a, kind, place, op))
+                    if kind != KEEP:
+                        assert b != a
+    assert acts.places == len(sp.layers) + 5 and not acts.place_mask(a, KEEP)[len(sp.layers):].any()
+
+
+def test_the_policy_samples_only_unmasked_actions():
+    sp = get_space("proxyless")
+    pol = EPNASPolicy(ActionSpace(sp))
+    g = torch.Generator().manual_seed(0)
+    a = sp.random_arch(random.Random(0))
+    for _ in range(20):
+        b, taken, lp = pol.act(a, g)
+        sp.check(b)
+        assert torch.isfinite(lp)
+        a = b
+    assert all(-0.1 <= float(p.min()) and float(p.max()) <= 0.1 for p in EPNASPolicy(ActionSpace(sp)).parameters())
+
+
+def test_reinforce_raises_the_probability_of_a_rewarded_action():
+    sp = get_space("proxyless")
+    acts = ActionSpace(sp)
+    pol = EPNASPolicy(acts)
+    opt = torch.optim.Adam(pol.parameters(), lr=6e-3)
+    g = torch.Generator().manual_seed(0)
+    a = sp.parse(",".join(["k5_e3"] * 21))  # every skippable layer is a block: remove is allowed
+
+    def p_remove():
+        with torch.no_grad():
+            emb = pol.network_embedding(a)
+            state = pol.insert_lstm(emb)
+            lp = torch.log_softmax(pol.type_head(state[0])[0].masked_fill(~acts.type_mask(a), float("-inf")), -1)
+            return float(lp[REMOVE].exp())
+
+    before = p_remove()
+    base = Baseline()
+    for _ in range(40):
+        logps, rewards = [], []
+        for _ in range(4):
+            _, taken, lp = pol.act(a, g)
+            logps.append([lp])
+            rewards.append([1.0 if taken[len(acts.groups)] == REMOVE else 0.0])
+        loss = reinforce_loss(logps, rewards, base.value or 0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        base.update([r for rs in rewards for r in rs])
+    assert p_remove() > before + 0.3
+
+
+def test_baseline_tracks_the_moving_average_of_the_reward():
+    b = Baseline(decay=0.9)
+    assert b.update([1.0, 3.0]) == 2.0
+    assert b.update([4.0]) == pytest.approx(0.9 * 2.0 + 0.1 * 4.0)
+    for _ in range(200):
+        b.update([0.5])
+    assert b.value == pytest.approx(0.5, abs=1e-6)
+
+
+def test_parameter_dictionary_slices_pads_and_keeps_the_better_model():
+    w = torch.arange(8 * 4 * 5 * 5, dtype=torch.float32).reshape(8, 4, 5, 5)
+    small = fit_tensor(w, torch.Size([4, 4, 3, 3]))
+    assert torch.equal(small, w[:4, :, 1:4, 1:4])  # leading channels, centre of the kernel
+    big = fit_tensor(w, torch.Size([12, 4, 7, 7]))
+    assert torch.equal(big[:8, :, 1:6, 1:6], w)
+    assert float(big[8:].abs().sum()) == 0 and float(big[:, :, 0].abs().sum()) == 0
+    d = ParamDict()
+    bn = {"weight": torch.full((8,), 2.0), "running_var": torch.full((8,), 3.0), "bias": torch.ones(8)}
+    full = {"conv.weight": w.shape, **{f"bn.{k}": torch.Size([8]) for k in bn}}
+    d.store(3, "mbconv", {"conv.weight": w, **{f"bn.{k}": v for k, v in bn.items()}}, acc=0.5)
+    got = d.fetch(3, "mbconv", {"conv.weight": torch.Size([12, 4, 7, 7]), **{f"bn.{k}": torch.Size([12]) for k in bn}})
+    assert torch.equal(got["bn.weight"][8:], torch.ones(4)) and torch.equal(got["bn.running_var"][8:], torch.ones(4))
+    assert torch.equal(got["bn.bias"][8:], torch.zeros(4)) and torch.equal(got["conv.weight"][:8, :, 1:6, 1:6], w)
+    assert d.fetch(4, "mbconv", {"conv.weight": w.shape}) is None  # another layer: nothing stored
+    d.store(3, "mbconv", {"conv.weight": w * 0, **{f"bn.{k}": v for k, v in bn.items()}}, acc=0.4)  # worse: ignored
+    assert torch.equal(d.fetch(3, "mbconv", full)["conv.weight"], w)
+    d.store(3, "mbconv", {"conv.weight": w + 1, **{f"bn.{k}": v for k, v in bn.items()}}, acc=0.9)  # better: kept
+    assert float(d.fetch(3, "mbconv", full)["conv.weight"][0, 0, 0, 0]) == 1.0
+    d.store(3, "mbconv", {"conv.weight": torch.zeros(6, 4, 3, 3)}, acc=0.1)  # another shape set: a second entry
+    near = d.fetch(3, "mbconv", {"conv.weight": torch.Size([6, 4, 3, 3])})
+    assert near is not None and float(near["conv.weight"].abs().sum()) == 0  # the closest entry is the exact one
+
+
+# ---- end to end on digits --------------------------------------------------------------------------
+
+def _run(lut, out, *bounds, resume=False):
+    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "epnas", "--lut", lut, *bounds, "--out", str(out),
+           "--no-remeasure", "--supernet-epochs", "1", "--opt", "episodes=2", "--opt", "branches=2", "--opt", "steps=2",
+           "--opt", "pp_steps=1", *(["--resume"] if resume else [])]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(out) + "-cache"))
+
+
+@pytest.mark.parametrize("bounds", ["latency", "intensity"])
+def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
+    from hwnas.lut import LUT, LatencyPredictor, space_for
+    lut = LUT.load(small_calibrated_lut)
+    sp = space_for(lut)
+    cm = CostModel(sp, LatencyPredictor(lut, sp))
+    if bounds == "latency":
+        args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
+    else:  # a lower bound on compute intensity (FLOPs per byte), the median of random archs
+        vals = sorted(cm.metrics(sp.random_arch(random.Random(i)), ["intensity"])["intensity"] for i in range(40))
+        args = ["--intensity", f"{vals[20]:.3f}.."]
+    out = tmp_path / "e"
+    r = _run(small_calibrated_lut, out, *args)
+    assert r.returncode == 0, r.stderr
+    res = yaml.safe_load(open(out / "result.yaml"))
+    cons = [Constraint.parse(args[0][2:], args[1])]
+    assert res["stopped_by"] == "finished" and HardFilter(cons, cm).ok(sp.parse(res["arch"]))
+    ep = res["epnas"]
+    assert ep["episodes_done"] == 2 and "sampled networks" in res["report"] and "search wall" in res["report"]
+    assert "│ epnas" in r.stdout  # the CLI prints the report in its summary
+    for step in ep["actions_to_result"]:
+        assert set(step) == {"from", "action", "to"}
+    if ep["actions_to_result"]:
+        assert ep["actions_to_result"][-1]["to"] == res["arch"]
+    rows = list(csv.DictReader(open(out / "episodes.csv")))
+    assert len(rows) == 2 and all(float(x["baseline"]) > 0 for x in rows)
+    for f in ("history.csv", "pareto.png", "state.json", "rewards.png", "epnas.pt"):
+        assert (out / f).exists(), f
+    r2 = _run(small_calibrated_lut, out, *args, resume=True)
+    assert r2.returncode == 0, r2.stderr
+    assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]
