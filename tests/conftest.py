@@ -41,3 +41,22 @@ def small_calibrated_lut(tmp_path_factory):
         calibrate(lut, sp, prof, samples=4, rounds=1)
         lut.save(path)
     return path
+
+
+def search_cli(strategy: str, lut: str, out, *args: str, resume: bool = False):
+    """``hwnas search --strategy S --lut L ARGS --out OUT --no-remeasure`` in a subprocess, with its own cache."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", strategy, "--lut", lut, *args, "--out", str(out),
+           "--no-remeasure", *(["--resume"] if resume else [])]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=f"{out}-cache"))
+
+
+def lut_cost_model(lut_path: str):
+    """(space, CostModel) of a LUT file: the bounds of a test's search are set from them."""
+    from hwnas.constraints import CostModel
+    from hwnas.lut import LUT, LatencyPredictor, space_for
+
+    lut = LUT.load(lut_path)
+    sp = space_for(lut)
+    return sp, CostModel(sp, LatencyPredictor(lut, sp))

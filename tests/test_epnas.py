@@ -2,15 +2,13 @@
 dictionary, and searches end to end on digits."""
 
 import csv
-import os
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
+from conftest import lut_cost_model, search_cli
 from hwnas.constraints import Constraint, CostModel, HardFilter, HingePenalty
 from hwnas.search.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict, fit_tensor,
                                 reinforce_loss)
@@ -35,9 +33,7 @@ def test_soft_penalty_below_inside_and_above_the_range():
 def test_every_unmasked_action_yields_a_valid_arch(space):
     sp = get_space(space)
     acts = ActionSpace(sp)
-    rng = random.Random(3)
-    for _ in range(3):
-        a = sp.random_arch(rng)
+    for a in (sp.random_arch(random.Random(seed)) for seed in range(3)):
         for f in range(len(acts.groups)):
             for j, ok in enumerate(acts.scale_mask(a, f).tolist()):
                 if ok:
@@ -137,26 +133,20 @@ def test_parameter_dictionary_slices_pads_and_keeps_the_better_model():
 
 # ---- end to end on digits --------------------------------------------------------------------------
 
-def _run(lut, out, *bounds, resume=False):
-    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "epnas", "--lut", lut, *bounds, "--out", str(out),
-           "--no-remeasure", "--supernet-epochs", "1", "--opt", "episodes=2", "--opt", "branches=2", "--opt", "steps=2",
-           "--opt", "pp_steps=1", *(["--resume"] if resume else [])]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(out) + "-cache"))
+OPTS = ["--supernet-epochs", "1", "--opt", "episodes=2", "--opt", "branches=2", "--opt", "steps=2",
+        "--opt", "pp_steps=1"]
 
 
 @pytest.mark.parametrize("bounds", ["latency", "intensity"])
 def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
-    from hwnas.lut import LUT, LatencyPredictor, space_for
-    lut = LUT.load(small_calibrated_lut)
-    sp = space_for(lut)
-    cm = CostModel(sp, LatencyPredictor(lut, sp))
+    sp, cm = lut_cost_model(small_calibrated_lut)
     if bounds == "latency":
         args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
     else:  # a lower bound on compute intensity (FLOPs per byte), the median of random archs
         vals = sorted(cm.metrics(sp.random_arch(random.Random(i)), ["intensity"])["intensity"] for i in range(40))
         args = ["--intensity", f"{vals[20]:.3f}.."]
     out = tmp_path / "e"
-    r = _run(small_calibrated_lut, out, *args)
+    r = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     cons = [Constraint.parse(args[0][2:], args[1])]
@@ -172,6 +162,6 @@ def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
     assert len(rows) == 2 and all(float(x["baseline"]) > 0 for x in rows)
     for f in ("history.csv", "pareto.png", "state.json", "rewards.png", "epnas.pt"):
         assert (out / f).exists(), f
-    r2 = _run(small_calibrated_lut, out, *args, resume=True)
+    r2 = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS, resume=True)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]

@@ -1,14 +1,12 @@
 """HourNAS (``--strategy hournas``): vital layers, space proposals, the temperature schedule, end to end."""
 
 import csv
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
+from conftest import lut_cost_model, search_cli
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.search.distribution import ChoiceDistribution
 from hwnas.search.hournas import Target, fix_layers, optimize_proposals, sample_at, temperature
@@ -65,25 +63,18 @@ def test_proposals_meet_the_targets_and_are_diverse(fbnet_b_targets, capsys):
 
 # ---- end to end on digits --------------------------------------------------------------------------
 
-def _run(small_calibrated_lut, out, *bounds, resume=False):
-    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "hournas", "--lut", small_calibrated_lut, *bounds,
-           "--out", str(out), "--no-remeasure", "--opt", "vital_epochs=1", "--opt", "epochs=1",
-           "--opt", "proposal_iters=300", "--opt", "batch_size=128", *(["--resume"] if resume else [])]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(out) + "-cache"))
+OPTS = ["--opt", "vital_epochs=1", "--opt", "epochs=1", "--opt", "proposal_iters=300", "--opt", "batch_size=128"]
 
 
 @pytest.mark.parametrize("bounds", ["latency", "params+flops"])
 def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
-    from hwnas.lut import LUT, LatencyPredictor, space_for
-    lut = LUT.load(small_calibrated_lut)
-    sp = space_for(lut)
-    cm = CostModel(sp, LatencyPredictor(lut, sp))
+    sp, cm = lut_cost_model(small_calibrated_lut)
     if bounds == "latency":
         args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
     else:
         args = ["--params", f"{cm.minimum('params') * 1.6 / 1e6}M", "--flops", f"{cm.minimum('flops') * 2.0 / 1e6}M"]
     out = tmp_path / "h"
-    r = _run(small_calibrated_lut, out, *args)
+    r = search_cli("hournas", small_calibrated_lut, out, *args, *OPTS)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     cons = [Constraint.parse(k[2:], v) for k, v in zip(args[::2], args[1::2])]
@@ -99,6 +90,6 @@ def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
         assert float(row["tau"]) == pytest.approx(temperature(int(row["iterations"])), rel=1e-4)
     for f in ("history.csv", "pareto.png", "state.json", "proposals.png", "proposals.csv", "hournas.pt"):
         assert (out / f).exists(), f
-    r2 = _run(small_calibrated_lut, out, *args, resume=True)
+    r2 = search_cli("hournas", small_calibrated_lut, out, *args, *OPTS, resume=True)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]

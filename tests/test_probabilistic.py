@@ -4,14 +4,12 @@ term, α's direction on a toy problem, and a search end to end on digits."""
 import csv
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
+from conftest import lut_cost_model, search_cli
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
 from hwnas.search.probabilistic import adaptive_k, alpha_update, cost_aware_loss, importance_weights
 from hwnas.space import get_space
@@ -141,17 +139,12 @@ def test_most_probable_satisfying_arch_respects_a_bound():
 # ---- end to end on digits --------------------------------------------------------------------------
 
 def test_probabilistic_search_end_to_end(small_calibrated_lut, tmp_path):
-    from hwnas.constraints import CostModel
-    from hwnas.lut import LUT, LatencyPredictor, space_for
-    lut = LUT.load(small_calibrated_lut)
-    sp = space_for(lut)
-    cm = CostModel(sp, LatencyPredictor(lut, sp))
+    _, cm = lut_cost_model(small_calibrated_lut)
     lat, flops = cm.minimum("latency") * 1.6, cm.minimum("flops") * 1.8
     out = tmp_path / "p"
-    cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", "probabilistic", "--lut", small_calibrated_lut,
-           "--latency", f"{lat}ms", "--flops", f"{flops / 1e6}M", "--out", str(out), "--no-remeasure",
-           "--opt", "epochs=3", "--opt", "warmup=1", "--opt", "theta=2", "--opt", "k=2", "--opt", "batch_size=128"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=str(tmp_path / "c")))
+    args = ["--latency", f"{lat}ms", "--flops", f"{flops / 1e6}M", "--opt", "epochs=3", "--opt", "warmup=1",
+            "--opt", "theta=2", "--opt", "k=2", "--opt", "batch_size=128"]
+    r = search_cli("probabilistic", small_calibrated_lut, out, *args)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     assert "sampled archs" in res["report"] and "search wall" in res["report"] and "│ probabilistic" in r.stdout
@@ -166,8 +159,7 @@ def test_probabilistic_search_end_to_end(small_calibrated_lut, tmp_path):
     for f in ("history.csv", "pareto.png", "distribution.png", "state.json"):
         assert (out / f).exists()
     # resume: a finished search continues from its checkpoint and ends where it was
-    r2 = subprocess.run(cmd + ["--resume", "--json"], capture_output=True, text=True,
-                        env=dict(os.environ, HWNAS_CACHE=str(tmp_path / "c")))
+    r2 = search_cli("probabilistic", small_calibrated_lut, out, *args, "--json", resume=True)
     assert r2.returncode == 0, r2.stderr
     again = json.loads(r2.stdout)
     assert again["arch"] == res["arch"] and again["probabilistic"]["sampled_archs"] == pr["sampled_archs"]

@@ -14,6 +14,7 @@ weights or architecture parameters extend ``state_dict`` with those.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -193,6 +194,34 @@ class Strategy:
         self.checkpoint()
         return self
 
+    # -- checkpoints (strategies that learn weights or parameters keep them beside state.json) ------------
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.context.out_dir or ".", f"{self.name}.pt")
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """``state`` plus the history, atomically, to :attr:`checkpoint_path` (nothing without an output dir)."""
+        if not self.context.out_dir:
+            return
+        from hwnas.supernet.train import atomic_torch_save
+
+        rows = [[r.index, r.arch, r.accuracy, r.source, r.metrics, r.satisfied, r.wall_s] for r in self.history]
+        atomic_torch_save({**state, "history": rows}, self.checkpoint_path)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The saved state, with the history restored (resumed strategies continue from it instead of
+        replaying scores), or None where there is no checkpoint."""
+        if not os.path.exists(self.checkpoint_path):
+            return None
+        from hwnas.supernet.train import load_checkpoint
+
+        ck = load_checkpoint(self.checkpoint_path)
+        self.history = [Record(int(i), str(a), float(acc), str(src), dict(m), bool(ok), float(w))
+                        for i, a, acc, src, m, ok, w in ck["history"]]
+        self._scores = {self.space.parse(r.arch): r.accuracy for r in self.history}
+        self._replay = []
+        return ck
+
     def state_dict(self) -> dict[str, Any]:
         return {"strategy": self.name, "seed": self.seed, "budget": self.budget, "params": self.params,
                 "scores": [[r.arch, r.accuracy] for r in self.history]}
@@ -202,6 +231,12 @@ class Strategy:
             raise HwnasError(f"cannot resume: the saved search used strategy {state.get('strategy')!r} with seed "
                              f"{state.get('seed')}; pass the same --strategy and --seed")
         self._replay = [(str(a), float(v)) for a, v in state.get("scores", [])]
+        ck = self.load_checkpoint()
+        if ck is not None:
+            self.restore(ck)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Take back the state :meth:`save_checkpoint` wrote (the history is already restored); default none."""
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")

@@ -44,14 +44,14 @@ from torch import nn
 from hwnas.constraints import HingePenalty
 from hwnas.errors import ArchError
 from hwnas.io import atomic_path
-from hwnas.search.base import Record, Strategy, register_strategy
+from hwnas.search.base import Strategy, register_strategy
 from hwnas.search.options import Option
 from hwnas.search.outputs import write_rows
 from hwnas.search.supernet_eval import WeightOptimizer
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
 from hwnas.supernet.model import extract
-from hwnas.supernet.train import accuracy, atomic_torch_save, load_checkpoint, recalibrate_bn, to_cl
+from hwnas.supernet.train import accuracy, recalibrate_bn, to_cl
 
 INSERT, REMOVE, KEEP = 0, 1, 2
 EXTRA_PLACES = 5  # the paper's D_L has L + 5 values
@@ -484,26 +484,14 @@ class EPNASSearch(Strategy):
             fig.savefig(tmp, dpi=100)
         plt.close(fig)
 
-    @property
-    def checkpoint_path(self) -> str:
-        return os.path.join(self.context.out_dir or ".", "epnas.pt")
-
     def save(self) -> None:
-        if not self.context.out_dir:
-            return
-        atomic_torch_save({"policy": self.policy.state_dict(), "opt": self.opt.state_dict(),
-                           "baseline": self.baseline.value, "episode": self.episode, "log": self.episodes_log,
-                           "wall": self.search_wall, "seeds": self.seeds, "gen": self.gen.get_state(),
-                           "lineage": {k: list(v) for k, v in self.lineage.items()}, "rewards": self.rewards,
-                           "params_dict": self.params_dict.state_dict(),
-                           "history": [[r.index, r.arch, r.accuracy, r.source, r.metrics, r.satisfied, r.wall_s]
-                                       for r in self.history]}, self.checkpoint_path)
+        self.save_checkpoint({"policy": self.policy.state_dict(), "opt": self.opt.state_dict(),
+                              "baseline": self.baseline.value, "episode": self.episode, "log": self.episodes_log,
+                              "wall": self.search_wall, "seeds": self.seeds, "gen": self.gen.get_state(),
+                              "lineage": {k: list(v) for k, v in self.lineage.items()}, "rewards": self.rewards,
+                              "params_dict": self.params_dict.state_dict()})
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        if not os.path.exists(self.checkpoint_path):
-            return
-        ck = load_checkpoint(self.checkpoint_path)
+    def restore(self, ck: dict[str, Any]) -> None:
         self.policy.load_state_dict(ck["policy"])
         self.opt.load_state_dict(ck["opt"])
         self.baseline.value = ck["baseline"]
@@ -513,7 +501,3 @@ class EPNASSearch(Strategy):
         self.lineage = {k: (v[0], v[1]) for k, v in ck["lineage"].items()}
         self.rewards = dict(ck["rewards"])
         self.params_dict.load_state_dict(ck["params_dict"])
-        self.history = [Record(int(i), str(a), float(acc), str(src), dict(m), bool(ok), float(w))
-                        for i, a, acc, src, m, ok, w in ck["history"]]
-        self._scores = {self.space.parse(r.arch): r.accuracy for r in self.history}
-        self._replay = []

@@ -16,13 +16,13 @@ from hwnas.search.outputs import write_rows
 from hwnas.search.supernet_eval import WeightOptimizer
 from hwnas.space.arch import Arch
 from hwnas.supernet.model import extract
-from hwnas.supernet.train import atomic_torch_save, load_checkpoint, subnet_accuracy, to_cl
+from hwnas.supernet.train import subnet_accuracy, to_cl
 
 
 class JointSearch(Strategy):
     """Base for strategies with ``trains_supernet = True``.  Subclasses set ``weight_fraction`` (the share of the
     training split the weights learn on), implement ``search`` with ``self.epoch`` / ``self.epochs_log`` /
-    ``self.end_epoch()``, and extend ``save_extra`` / ``load_extra`` with their own state."""
+    ``self.save()`` after each epoch, and extend ``save_extra`` / ``load_extra`` with their own state."""
 
     needs = ("supernet", "data", "cost")
     trains_supernet = True
@@ -86,10 +86,6 @@ class JointSearch(Strategy):
         """Strategy-specific figures from ``epochs_log``; default none."""
 
     # -- checkpoint and resume ---------------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> str:
-        return os.path.join(self.context.out_dir or ".", f"{self.name}.pt")
-
     def save_extra(self) -> dict[str, Any]:
         return {}
 
@@ -97,28 +93,16 @@ class JointSearch(Strategy):
         pass
 
     def save(self) -> None:
-        if not self.context.out_dir:
-            return
-        atomic_torch_save({"net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(), "epoch": self.epoch,
-                           "epochs_log": self.epochs_log, "gen": self.gen.get_state(), "wall": self.search_wall,
-                           "val_epoch": self._val_epoch, "final": str(self.final) if self.final is not None else "",
-                           "history": [[r.index, r.arch, r.accuracy, r.source, r.metrics, r.satisfied, r.wall_s]
-                                       for r in self.history], **self.save_extra()},
-                          self.checkpoint_path)
+        self.save_checkpoint({"net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(), "epoch": self.epoch,
+                              "epochs_log": self.epochs_log, "gen": self.gen.get_state(), "wall": self.search_wall,
+                              "val_epoch": self._val_epoch, "final": str(self.final) if self.final is not None else "",
+                              **self.save_extra()})
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        if not os.path.exists(self.checkpoint_path):
-            return
-        ck = load_checkpoint(self.checkpoint_path)
+    def restore(self, ck: dict[str, Any]) -> None:
         self.net.load_state_dict(ck["net"])
         self.w_opt.load_state_dict(ck["w_opt"])
         self.epoch, self.epochs_log = int(ck["epoch"]), list(ck["epochs_log"])
         self.gen.set_state(ck["gen"])
         self.search_wall, self._val_epoch = float(ck["wall"]), int(ck["val_epoch"])
         self.final = self.space.parse(ck["final"]) if ck.get("final") else None
-        self.history = [Record(int(i), str(a), float(acc), str(src), dict(m), bool(ok), float(w))
-                        for i, a, acc, src, m, ok, w in ck["history"]]
-        self._scores = {self.space.parse(r.arch): r.accuracy for r in self.history}
-        self._replay = []
         self.load_extra(ck)
