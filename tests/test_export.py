@@ -109,3 +109,21 @@ def test_search_train_export_end_to_end(tmp_path):
     assert acc_ox == acc_pt and acc_pt > 0.2  # trained (chance is 0.1) and identical
     metrics = yaml.safe_load(open(tmp_path / "t" / "metrics.yaml"))
     assert metrics["val_accuracy"] == pytest.approx(acc_pt)
+
+
+def test_finetuning_from_the_supernet_does_not_lose_accuracy(tmp_path):
+    """`hwnas train --init supernet:...` starts at the inherited accuracy (BN recalibrated) and does not drop below."""
+    from hwnas.data import load_dataset
+    from hwnas.supernet.api import TrainConfig, train_supernet
+    ds = load_dataset("digits")
+    sp = get_space("proxyless", input_size=ds.image_size, num_classes=10)
+    train_supernet(sp, ds, TrainConfig(epochs=4, lr=0.05), str(tmp_path / "sn"), sharing="entangled")
+    arch = str(sp.random_arch(random.Random(5)))
+    r = subprocess.run([sys.executable, "-m", "hwnas", "train", "--space", "proxyless", "--arch", arch, "--epochs", "3",
+                        "--init", f"supernet:{tmp_path / 'sn' / 'checkpoint.pt'}", "--out", str(tmp_path / "ft"),
+                        "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import json
+    m = json.loads(r.stdout)
+    assert m["init_accuracy"] > 0.5 and m["config"]["lr"] == 0.005
+    assert m["val_accuracy"] >= m["init_accuracy"], (m["init_accuracy"], m["val_accuracy"])

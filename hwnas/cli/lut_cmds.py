@@ -22,6 +22,9 @@ from hwnas.space import list_spaces
 @click.option("--provider", default=None, help="ONNX Runtime execution provider: cpu, cuda, tensorrt.")
 @click.option("--fp16", is_flag=True, help="TensorRT: allow fp16 kernels.")
 @click.option("--cuda-graph", is_flag=True, help="torch/ort on CUDA: time CUDA-graph replays, not eager launches.")
+@click.option("--android-tool", default=None, metavar="PATH",
+              help="--device android: the runtime's benchmark binary for the phone (benchmark_model for litert, "
+                   "executor_runner for executorch); hwnas pushes it.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True)
 @click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
@@ -35,15 +38,14 @@ from hwnas.space import list_spaces
 @click.option("--resume", is_flag=True, help="Continue an existing LUT, skipping measured ops.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing LUT.")
 @output_options
-def profile_cmd(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds,
-                out_path,
-                resume, overwrite, quiet, as_json):
+def profile_cmd(space, device, backend, provider, fp16, cuda_graph, android_tool, input_size, classes, batch, threads,
+                rounds, out_path, resume, overwrite, quiet, as_json):
     """Measure every distinct op of a space into a latency LUT."""
     from hwnas.lut.profile import profile
 
     with progress_bar(quiet or as_json) as cb:
         res = profile(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds,
-                      out_path, resume, overwrite, cb)
+                      out_path, resume, overwrite, cb, android_tool)
     s = res.summary()
     if as_json:
         emit_json(s)

@@ -55,7 +55,8 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
 @click.option("--out", "out_dir", required=True, help="Output directory (weights.pt, metrics.yaml, checkpoint.pt).")
 @click.option("--init", default=None, help="supernet:CHECKPOINT to start from inherited weights [default: scratch].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="[default: 0.05 from scratch, 0.005 fine-tuning from --init supernet weights]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True)
 @output_options
@@ -68,5 +69,7 @@ def train_cmd(space, arch_text, data, epochs, out_dir, init, batch_size, lr, see
     if as_json:
         emit_json(m)
     elif not quiet:
+        start = (f" (inherited from the supernet: {100 * m['init_accuracy']:.2f}%)"
+                 if m.get("init_accuracy") is not None else "")
         out.print(f"trained {m['space']} arch for {m['epochs_done']} epochs: held-out accuracy "
-                  f"{100 * m['val_accuracy']:.2f}% -> {m['weights']}")
+                  f"{100 * m['val_accuracy']:.2f}%{start} -> {m['weights']}")

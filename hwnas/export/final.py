@@ -20,7 +20,7 @@ from hwnas.errors import BackendUnavailableError, HwnasError
 from hwnas.export.formats import get_format, list_formats
 from hwnas.io import atomic_write_text
 from hwnas.lut import LUT, LatencyPredictor, space_for
-from hwnas.profilers import TimingConfig, get_profiler
+from hwnas.profilers import PROFILERS, TimingConfig, get_profiler
 from hwnas.space.arch import Arch
 from hwnas.space.base import Network, SearchSpace, get_space
 from hwnas.supernet.api import load_supernet
@@ -46,9 +46,18 @@ def arch_from(space_name: str | None, text: str) -> tuple[str, str, dict[str, An
     return space_name, text, {}
 
 
+#: learning rates when none is given: from scratch, and fine-tuning inherited supernet weights (a tenth, so the
+#: first steps do not undo what the supernet learned; the measured drop at 0.05 is in docs/benchmarks.md)
+SCRATCH_LR, FINETUNE_LR = 0.05, 0.005
+
+
 def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, out_dir: str, init: str | None = None,
                resume: bool = False, progress: Progress | None = None) -> tuple[Network, TrainResult, dict[str, Any]]:
+    """Train ``arch`` standalone.  With ``init='supernet:CHECKPOINT'`` it starts from the supernet's weights with
+    its BatchNorm statistics recalibrated for this path (where the search scored it), so fine-tuning starts at the
+    inherited accuracy (``init_accuracy`` in the metrics); the network then has the supernet's layout."""
     torch.manual_seed(cfg.seed)
+    init_acc = None
     if init:
         kind, _, path = init.partition(":")
         if kind != "supernet" or not path:
@@ -56,7 +65,10 @@ def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, 
         sn, meta = load_supernet(path)
         if meta["space"] != space.name:
             raise HwnasError(f"supernet {path} is for space '{meta['space']}', not '{space.name}'")
-        net = extract(sn, arch)
+        space = sn.space
+        net = extract(sn, space.parse(str(arch)))
+        if not resume:
+            init_acc = subnet_accuracy(net, data, bn_recalibrate=True, bn_batches=10)
     else:
         net = space.build(arch)
     meta = {"kind": "subnet", "space": space.name, "arch": str(arch), "input_size": space.input_size,
@@ -65,16 +77,16 @@ def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, 
     res = train(net, lambda m, x, g: m(x), data, cfg, out_dir, meta, resume, progress)
     acc = subnet_accuracy(net, data, bn_recalibrate=False)
     metrics = {"space": space.name, "arch": str(arch), "data": data.name, "val_accuracy": acc,
-               "epochs_done": res.epochs_done, "interrupted": res.interrupted, "wall_s": round(res.wall_s, 2),
-               "history": res.history, "config": asdict(cfg)}
+               "init_accuracy": init_acc, "epochs_done": res.epochs_done, "interrupted": res.interrupted,
+               "wall_s": round(res.wall_s, 2), "history": res.history, "config": asdict(cfg)}
     atomic_torch_save({"model": net.state_dict(), "meta": meta}, os.path.join(out_dir, "weights.pt"))
     atomic_write_text(os.path.join(out_dir, "metrics.yaml"), yaml.safe_dump(metrics, sort_keys=False))
     return net, res, metrics
 
 
 def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str = "digits", epochs: int = 10,
-              init: str | None = None, batch_size: int = 64, lr: float = 0.05, seed: int = 0, resume: bool = False,
-              progress: Progress | None = None) -> dict[str, Any]:
+              init: str | None = None, batch_size: int = 64, lr: float | None = None, seed: int = 0,
+              resume: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """``hwnas train``: an arch string, named arch or search ``result.yaml``, trained standalone on ``data``
     (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``)."""
     from hwnas.data import load_dataset
@@ -83,6 +95,7 @@ def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str 
     space, text, _ = arch_from(space, arch_text)
     ds = load_dataset(data, seed=seed)
     sp = get_space(space, text, input_size=ds.image_size, num_classes=ds.num_classes)
+    lr = lr if lr is not None else (FINETUNE_LR if init else SCRATCH_LR)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     _, res, metrics = train_arch(sp, sp.parse(text), ds, cfg,
                                  out_dir, init, resume, progress)
@@ -175,11 +188,16 @@ EXPORT_TIMING = TimingConfig(warmup=10, block=20, min_runs=60, max_runs=400)
 def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | None = None, input_size: int = 224,
            num_classes: int | None = None, dynamic_batch: bool = False, fp16: bool = False, threads: int = 1,
            extra_meta: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
-           time_it: bool = True) -> ExportReport:
+           time_it: bool = True, device: str | None = None, android_tool: str | None = None) -> ExportReport:
     """Write ``fmt``'s artefact with its runtime's runner, run it beside PyTorch (max |diff|) and time it there.
 
-    ``prediction``: a LUT's latency for this arch (:func:`predicted_latency`), reported beside the measurement."""
+    ``prediction``: a LUT's latency for this arch (:func:`predicted_latency`), reported beside the measurement.
+    ``device='android'`` (ExecuTorch, LiteRT): the parity check runs the artefact on this host, the timing on the
+    phone (never here)."""
     f = get_format(fmt)
+    device = device or f.device
+    if device != f.device and device not in PROFILERS.get(f.backend).devices:
+        raise HwnasError(f"--format {fmt} runs on {f.device}, not --device {device}")
     for flag, given in (("dynamic_batch", dynamic_batch), ("fp16", fp16)):
         if given and flag not in f.options:
             takes = [g.name for g in map(get_format, list_formats()) if flag in g.options]
@@ -207,15 +225,22 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
         tol = f.tolerance_for(fp16)
         rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol,
                            diff <= tol * max(1.0, float(ref.abs().max())), runtime=runner.runtime_text(),
-                           backend=f.backend, device=f.device, notes=notes)
+                           backend=f.backend, device=device, notes=notes)
         if prediction and prediction["ms"] is None:
             notes.append(prediction["note"])
         elif prediction:
             rep.predicted_ms = prediction["ms"]
             rep.predicted_backend, rep.predicted_device = prediction["backend"], prediction["device"]
-            rep.like_for_like = (prediction["backend"], prediction["device"]) == (f.backend, f.device)
-        if time_it:
-            st = runner.time_runnable(model.runnable(x))
+            rep.like_for_like = (prediction["backend"], prediction["device"]) == (f.backend, device)
+        if time_it and device == f.device:
+            st = runner.time_artifact(out, x)
+            rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90
+    if time_it and device != f.device:
+        with get_profiler(f.backend, device=device, threads=threads, config=EXPORT_TIMING,
+                          android_tool=android_tool) as phone:
+            st = phone.time_artifact(out, x)
+            rep.runtime = phone.runtime_text()
+            rep.notes.append("parity checked on this host; latency measured on the phone")
             rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90
     return rep
 
@@ -246,7 +271,8 @@ def predicted_latency(space_name: str, arch_text: str, input_size: int, result: 
 
 def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, weights: str | None = None,
                 input_size: int = 224, num_classes: int | None = None, dynamic_batch: bool = False,
-                fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True) -> ExportReport:
+                fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True,
+                device: str | None = None, android_tool: str | None = None) -> ExportReport:
     """``hwnas export``: an arch string, named arch or search ``result.yaml`` -> artefact, parity, latency, and
     the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata)."""
     get_format(fmt)
@@ -257,4 +283,4 @@ def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, we
                  "search_accuracy": res.get("accuracy")}
     prediction = predicted_latency(space, text, input_size, res, lut)
     return export(space, text, fmt, out, weights, input_size, num_classes, dynamic_batch, fp16, threads, extra,
-                  prediction, time_it)
+                  prediction, time_it, device, android_tool)

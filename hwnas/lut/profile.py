@@ -83,7 +83,8 @@ def default_lut_path(space: str, backend: str, device: str, input_size: int) -> 
 def profile(space: str = "proxyless", device: str = "cpu", backend: str | None = None, provider: str | None = None,
             fp16: bool = False, cuda_graph: bool = False, input_size: int = 224, num_classes: int = 1000,
             batch: int = 1, threads: int = 1, rounds: int = 3, out: str | None = None, resume: bool = False,
-            overwrite: bool = False, progress: Progress | None = None) -> ProfileResult:
+            overwrite: bool = False, progress: Progress | None = None,
+            android_tool: str | None = None) -> ProfileResult:
     """``hwnas profile``: the runner for ``backend`` (default: :func:`hwnas.profilers.default_backend`) with
     only the options given (one it lacks is an error), every distinct op of ``space`` into the LUT ``out``."""
     from hwnas.profilers import TimingConfig, default_backend, get_profiler
@@ -92,7 +93,8 @@ def profile(space: str = "proxyless", device: str = "cpu", backend: str | None =
     sp = get_space(space, input_size=input_size, num_classes=num_classes)
     backend = backend or default_backend(device)
     out = out or default_lut_path(space, backend, device, input_size)
-    kw = {k: v for k, v in (("provider", provider), ("fp16", fp16), ("cuda_graph", cuda_graph)) if v}
+    kw = {k: v for k, v in (("provider", provider), ("fp16", fp16), ("cuda_graph", cuda_graph),
+                            ("android_tool", android_tool)) if v}
     with get_profiler(
         backend, device=device, threads=threads, batch=batch, config=TimingConfig(rounds=rounds), **kw
     ) as prof:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 SCHEMA = "hwnas-lut/1"
 #: fingerprint fields whose difference means the LUT was measured on other hardware or software
 FINGERPRINT_KEYS = ("backend", "device", "cpu", "gpu", "threads", "batch", "dtype", "onnxruntime", "tensorrt",
-                    "executorch", "ai_edge_litert", "provider", "precision", "torch")
+                    "executorch", "ai_edge_litert", "provider", "precision", "torch", "phone", "soc", "android")
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

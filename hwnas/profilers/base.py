@@ -192,6 +192,10 @@ class Profiler:
             prev = med
         return TimingStats.from_samples(samples)
 
+    def time_artifact(self, path: str, x: torch.Tensor) -> TimingStats:
+        """Time an artefact this runner saved, on this runner's device (``hwnas export``)."""
+        return self.time_runnable(self.load(path).runnable(x))
+
     def measure(self, module: nn.Module, input_shape: tuple[int, ...]) -> TimingStats:
         """Time one module (C, H, W input; batch from the profiler) until its median is stable."""
         return self.time_runnable(self.compile(module, input_shape))

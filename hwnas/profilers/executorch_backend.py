@@ -50,6 +50,7 @@ class ExecuTorchProfiler(MobileProfiler):
     name = "executorch"
     description = "ExecuTorch .pte with the XNNPACK delegate"
     artifact = "pte"
+    phone_kind = "pte"
 
     def load_runtime(self) -> None:
         self.et = require("executorch", MOBILE_HINT)
@@ -66,5 +67,5 @@ class ExecuTorchProfiler(MobileProfiler):
                   threads_note="XNNPACK threadpool default")
         return fp
 
-    def runtime_text(self) -> str:
+    def host_runtime_text(self) -> str:
         return "executorch.runtime (XNNPACK) on this host"

@@ -80,6 +80,7 @@ class LiteRTProfiler(MobileProfiler):
     name = "litert"
     description = "LiteRT .tflite with the XNNPACK delegate"
     artifact = "tflite"
+    phone_kind = "tflite"
 
     def load_runtime(self) -> None:
         with quiet_fds():
@@ -98,5 +99,5 @@ class LiteRTProfiler(MobileProfiler):
                   delegate="XNNPACK")
         return fp
 
-    def runtime_text(self) -> str:
+    def host_runtime_text(self) -> str:
         return f"LiteRT interpreter (XNNPACK, {self.threads} thread(s)) on this host"
