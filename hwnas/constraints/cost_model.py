@@ -60,3 +60,9 @@ class CostModel:
         """Smallest value any arch of the space reaches (additive metrics; None for intensity)."""
         lc = self.layer_costs(metric)
         return None if lc is None else self.from_raw(metric, lc.minimum())
+
+    def per_layer(self, arch: Arch) -> list[dict[str, object]]:
+        """MACs, params and BitOps of each searchable layer's choice (the stem and head, fixed, are left out)."""
+        tables = {m: self.coster.layer_costs(m) for m in ("macs", "params", "bitops")}
+        return [{"layer": layer.name, "choice": c, **{m: int(t.layers[i][c]) for m, t in tables.items()}}
+                for i, (layer, c) in enumerate(zip(self.space.layers, arch.choices))]

@@ -23,6 +23,7 @@ from hwnas.lut import LUT, LatencyPredictor, space_for
 from hwnas.profilers import PROFILERS, TimingConfig, get_profiler
 from hwnas.space.arch import Arch
 from hwnas.space.base import Network, SearchSpace, get_space
+from hwnas.space.ops import int8_convs, low_bit_convs
 from hwnas.supernet.api import load_supernet
 from hwnas.supernet.model import extract
 from hwnas.supernet.train import (Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint,
@@ -188,7 +189,8 @@ EXPORT_TIMING = TimingConfig(warmup=10, block=20, min_runs=60, max_runs=400)
 def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | None = None, input_size: int = 224,
            num_classes: int | None = None, dynamic_batch: bool = False, fp16: bool = False, threads: int = 1,
            extra_meta: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
-           time_it: bool = True, device: str | None = None, android_tool: str | None = None) -> ExportReport:
+           time_it: bool = True, device: str | None = None, android_tool: str | None = None,
+           int8: bool = False) -> ExportReport:
     """Write ``fmt``'s artefact with its runtime's runner, run it beside PyTorch (max |diff|) and time it there.
 
     ``prediction``: a LUT's latency for this arch (:func:`predicted_latency`), reported beside the measurement.
@@ -198,7 +200,7 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
     device = device or f.device
     if device != f.device and device not in PROFILERS.get(f.backend).devices:
         raise HwnasError(f"--format {fmt} runs on {f.device}, not --device {device}")
-    for flag, given in (("dynamic_batch", dynamic_batch), ("fp16", fp16)):
+    for flag, given in (("dynamic_batch", dynamic_batch), ("fp16", fp16), ("int8", int8)):
         if given and flag not in f.options:
             takes = [g.name for g in map(get_format, list_formats()) if flag in g.options]
             raise HwnasError(f"--{flag.replace('_', '-')} applies to --format {' / '.join(takes)}, not {fmt}")
@@ -219,10 +221,19 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
             kw["dynamic_batch"] = dynamic_batch
         if f.keeps_onnx:
             kw["onnx_path"] = os.path.splitext(out)[0] + ".onnx"
+        n8, nlow = len(int8_convs(net)), len(low_bit_convs(net))
+        if n8 and not int8:
+            raise HwnasError(f"{arch_text} has {n8} int8 (w8a8) convs; export them with --format onnx --int8 "
+                             "(QuantizeLinear / DequantizeLinear, run by ONNX Runtime's int8 kernels)")
+        if int8 and not n8:
+            raise HwnasError("--int8: this arch has no w8a8 layer to export as int8")
+        if nlow:
+            notes.append(f"{nlow} convs at 1-4 bits stay in fake-quant form (float ops in the graph): no runtime here "
+                         "accelerates them; only w8a8 layers run as int8")
         runner.save(net, x, out, **kw)
         model = runner.load(out)
         diff = float((model(x) - ref).abs().max())
-        tol = f.tolerance_for(fp16)
+        tol = f.int8_tolerance if n8 else f.tolerance_for(fp16)
         rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol,
                            diff <= tol * max(1.0, float(ref.abs().max())), runtime=runner.runtime_text(),
                            backend=f.backend, device=device, notes=notes)
@@ -272,7 +283,7 @@ def predicted_latency(space_name: str, arch_text: str, input_size: int, result: 
 def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, weights: str | None = None,
                 input_size: int = 224, num_classes: int | None = None, dynamic_batch: bool = False,
                 fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True,
-                device: str | None = None, android_tool: str | None = None) -> ExportReport:
+                device: str | None = None, android_tool: str | None = None, int8: bool = False) -> ExportReport:
     """``hwnas export``: an arch string, named arch or search ``result.yaml`` -> artefact, parity, latency, and
     the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata)."""
     get_format(fmt)
@@ -283,4 +294,4 @@ def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, we
                  "search_accuracy": res.get("accuracy")}
     prediction = predicted_latency(space, text, input_size, res, lut)
     return export(space, text, fmt, out, weights, input_size, num_classes, dynamic_batch, fp16, threads, extra,
-                  prediction, time_it, device, android_tool)
+                  prediction, time_it, device, android_tool, int8)

@@ -21,6 +21,7 @@ class ExportFormat:
     description: str
     tolerance: float             # max |output - PyTorch| (times max(1, |PyTorch| max))
     fp16_tolerance: float | None = None
+    int8_tolerance: float | None = None  # with int8 layers: the runtime's integer requantisation rounds at each layer
     options: tuple[str, ...] = ()  # export flags that apply (``dynamic_batch``, ``fp16``)
     metadata: bool = False       # the file carries hwnas.* metadata (space, arch, counts, constraints)
     keeps_onnx: bool = False     # the ONNX it was built from is kept beside it (same name, .onnx)
@@ -40,7 +41,7 @@ list_formats = EXPORT_FORMATS.names
 get_format = EXPORT_FORMATS.get
 
 register_format(ExportFormat("onnx", "ort", "cpu", "onnx", "ONNX (opset 17), checked in ONNX Runtime", 1e-4,
-                             options=("dynamic_batch",), metadata=True))
+                             int8_tolerance=5e-2, options=("dynamic_batch", "int8"), metadata=True))
 register_format(ExportFormat("executorch", "executorch", "cpu", "pte", "ExecuTorch .pte (XNNPACK)", 1e-4))
 register_format(ExportFormat("litert", "litert", "cpu", "tflite", "LiteRT .tflite (what Android apps deploy)", 1e-4))
 register_format(ExportFormat("tensorrt", "tensorrt", "cuda", "engine", "TensorRT engine (NVIDIA GPU)", 1e-3,

@@ -9,14 +9,16 @@ import torch
 from torch import nn
 
 from hwnas.io import atomic_path
+from hwnas.space.ops import fold_bn_for_int8
 
 
 def to_onnx(module: nn.Module, example: torch.Tensor, path: str, opset: int = 17, dynamic_batch: bool = False,
             metadata: dict[str, str] | None = None) -> str:
-    """Export with the TorchScript-based exporter (fast, stable for these conv nets), atomically.  With
+    """Export with the TorchScript-based exporter (fast, stable for these conv nets), atomically; int8 layers go out
+    in their deployment form (:func:`hwnas.space.ops.fold_bn_for_int8`: QuantizeLinear / DequantizeLinear).  With
     ``metadata`` the file carries those ``metadata_props`` and passes ``onnx.checker`` before it is moved
     into place."""
-    module = module.eval()
+    module = fold_bn_for_int8(module.eval())  # int8 layers as ONNX Runtime runs them (QDQ around folded convs)
     kw: dict[str, Any] = {}
     if dynamic_batch:
         kw["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}

@@ -194,12 +194,32 @@ class _RoundSTE(torch.autograd.Function):
         return g
 
 
-def quantize_act(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """DoReFa activation quantizer: clip to [0, 1], ``bits``-bit uniform levels, straight-through grad."""
-    if bits >= 32:
-        return x
-    n = 2 ** bits - 1
-    return _RoundSTE.apply(x.clamp(0, 1) * n) / n
+PACT_INIT = 10.0  # PACT's initial clipping level α (Choi et al. 2018); α is weight-decayed with the weights
+ALPHA = "alpha"   # the parameter name of a PACT clipping level
+
+
+class _PACT(torch.autograd.Function):
+    """PACT: y = round(clip(x, 0, α) (2^k - 1) / α) α / (2^k - 1), with straight-through gradients:
+    ∂y/∂x = 1 on [0, α), else 0; ∂y/∂α = 1 where x >= α, else 0."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:  # noqa: D401
+        ctx.save_for_backward(x, alpha)
+        n = 2 ** bits - 1
+        y = torch.minimum(x.clamp_min(0), alpha)
+        return torch.round(y * n / alpha) * alpha / n
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        x, alpha = ctx.saved_tensors
+        gx = g * ((x >= 0) & (x < alpha)).to(g.dtype)
+        ga = (g * (x >= alpha).to(g.dtype)).sum().reshape(alpha.shape)
+        return gx, ga, None
+
+
+def pact(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:
+    """PACT activation quantizer at ``bits`` (32: float)."""
+    return x if bits >= 32 else _PACT.apply(x, alpha, bits)
 
 
 def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
@@ -215,21 +235,87 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
     return 2 * _RoundSTE.apply(t * n) / n - 1
 
 
+def int8_weight_scale(w: torch.Tensor) -> torch.Tensor:
+    """Symmetric per-output-channel int8 scale: max|w| / 127."""
+    return (w.detach().abs().amax(dim=tuple(range(1, w.dim()))) / 127).clamp_min(1e-12)
+
+
+def int8_weight(w: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Deployable int8 weights: symmetric per output channel (exported as ONNX QDQ with ``axis=0``)."""
+    scale = int8_weight_scale(w) if scale is None else scale
+    return torch.fake_quantize_per_channel_affine(w, scale, torch.zeros_like(scale, dtype=torch.int32), 0, -128, 127)
+
+
+def int8_act(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Deployable uint8 activations with scale α / 255 and zero point 0 (α: the PACT level): the same numbers as
+    :func:`pact` at 8 bits, as a fake-quantize op that exports to ONNX QuantizeLinear / DequantizeLinear."""
+    return torch.fake_quantize_per_tensor_affine(x, scale.reshape(1), torch.zeros(1, dtype=torch.int32), 0, 255)
+
+
 class QConv2d(nn.Conv2d):
     """Conv2d with fake-quantized weights (``w_bits``) and input activations (``a_bits``); 32 = float.
 
-    The cost counter reads ``w_bits``/``a_bits`` for BitOps.
+    1-4 bits: DoReFa weights and PACT activations with a learnable clipping level ``alpha`` (SPOS's scheme), in
+    fake-quant form.  8 bits (``w8a8``, the deployable choice): symmetric per-channel int8 weights and PACT-clipped
+    uint8 activations, which ONNX Runtime runs as int8 (QDQ) -- in evaluation it uses the fake-quantize ops that
+    export as QuantizeLinear / DequantizeLinear.  The cost counter reads ``w_bits``/``a_bits`` for BitOps.
     """
 
     def __init__(self, *args: Any, w_bits: int = 32, a_bits: int = 32, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.w_bits = int(w_bits)
         self.a_bits = int(a_bits)
+        if self.a_bits < 32:
+            self.alpha = nn.Parameter(torch.tensor(PACT_INIT))
+
+    @property
+    def int8(self) -> bool:
+        return self.w_bits == 8 and self.a_bits == 8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.w_bits >= 32 and self.a_bits >= 32:
             return super().forward(x)
-        return self._conv_forward(quantize_act(x, self.a_bits), quantize_weight(self.weight, self.w_bits), self.bias)
+        if self.int8:
+            if self.training:
+                return self._conv_forward(pact(x, self.alpha, 8), int8_weight(self.weight), self.bias)
+            frozen = getattr(self, "frozen_scales", None)  # constants of the deployment form (fold_bn_for_int8)
+            a_scale, w_scale = frozen if frozen is not None else (self.alpha.detach() / 255, None)
+            return self._conv_forward(int8_act(x, a_scale), int8_weight(self.weight, w_scale), self.bias)
+        return self._conv_forward(pact(x, self.alpha, self.a_bits) if self.a_bits < 32 else x,
+                                  quantize_weight(self.weight, self.w_bits), self.bias)
+
+
+def int8_convs(module: nn.Module) -> list[QConv2d]:
+    return [m for m in module.modules() if isinstance(m, QConv2d) and m.int8]
+
+
+def low_bit_convs(module: nn.Module) -> list[QConv2d]:
+    """Convs quantized below 8 bits: fake-quant only, which no runtime accelerates."""
+    return [m for m in module.modules() if isinstance(m, QConv2d) and not m.int8 and min(m.w_bits, m.a_bits) < 32]
+
+
+def fold_bn_for_int8(module: nn.Module) -> nn.Module:
+    """The deployment form of a network with int8 convs: a copy in which each int8 conv's BatchNorm is folded into
+    its weights and bias (w·γ/σ, β − μγ/σ) before the weights are quantized, so that ONNX Runtime sees
+    DequantizeLinear -> Conv (-> Relu) -> QuantizeLinear and runs int8 kernels.  Evaluation mode."""
+    import copy
+
+    if not int8_convs(module):
+        return module
+    out = copy.deepcopy(module).eval()
+    for seq in out.modules():
+        if isinstance(seq, nn.Sequential) and len(seq) >= 2 and isinstance(seq[0], QConv2d) and seq[0].int8 \
+                and isinstance(seq[1], nn.BatchNorm2d):
+            conv, bn = seq[0], seq[1]
+            with torch.no_grad():
+                g = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                conv.weight.mul_(g.reshape(-1, 1, 1, 1))
+                bias = bn.bias - bn.running_mean * g + (conv.bias * g if conv.bias is not None else 0)
+                conv.bias = nn.Parameter(bias)
+            seq[1] = nn.Identity()
+    for conv in int8_convs(out):  # scales as constants: the exported graph carries them as initializers
+        conv.frozen_scales = ((conv.alpha.detach() / 255).clone(), int8_weight_scale(conv.weight))
+    return out
 
 
 class BasicBlock(nn.Module):

@@ -1,8 +1,12 @@
 """ResNet-18/34 with SPOS's channel + mixed-precision choices per basic block.
 
 Choice token ``c{mult}_w{wbits}a{abits}``: bottleneck (first conv) width multiplier in {0.5, 1.0, 1.5}
-and (weight, activation) bits in {(1,2),(2,2),(1,4),(2,4),(3,4),(4,4),(32,32)}; 32 means float.  The
-stem conv and the final FC stay full precision (SPOS convention) and are excluded from BitOps.
+and (weight, activation) bits in SPOS's {(1,2),(2,2),(1,4),(2,4),(3,4),(4,4),(32,32)} plus the deployable
+``w8a8``; 32 means float.  1-4 bits are DoReFa weights with PACT activations in fake-quant form (nothing runs
+them faster); ``w8a8`` is symmetric per-channel int8 weights with PACT-clipped uint8 activations, which exports
+to ONNX QuantizeLinear / DequantizeLinear and runs on ONNX Runtime's int8 kernels (``hwnas export --int8``;
+``hwnas profile`` times it that way).  A block's two convs share one bit choice.  The stem conv and the final FC
+stay full precision (SPOS convention) and are excluded from BitOps.
 Depth comes from the arch's length (8 blocks: ResNet-18, 16: ResNet-34) or the ``depth`` option.
 """
 
@@ -16,7 +20,7 @@ from hwnas.space.base import LayerSpec, SearchSpace, register_space
 from hwnas.space.ops import OpSig, out_hw
 
 MULTS = ("0.5", "1.0", "1.5")
-BITS = ((1, 2), (2, 2), (1, 4), (2, 4), (3, 4), (4, 4), (32, 32))
+BITS = ((1, 2), (2, 2), (1, 4), (2, 4), (3, 4), (4, 4), (8, 8), (32, 32))
 RESNET_CHOICES = tuple(f"c{m}_w{w}a{a}" for m in MULTS for w, a in BITS)
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 _TOKEN = re.compile(r"^c([\d.]+)_w(\d+)a(\d+)$")

@@ -19,7 +19,7 @@ from torch import nn
 from hwnas.errors import HwnasError
 from hwnas.space.arch import Arch
 from hwnas.space.base import Network, SearchSpace
-from hwnas.space.ops import OpSig, build_op
+from hwnas.space.ops import ALPHA, PACT_INIT, OpSig, build_op
 
 #: params along which candidates share (slice) weights.  'separate' is SPOS: only channel width
 #: (``mid``) and bit widths share; 'entangled' (OFA / BigNAS style) also shares across kernel size
@@ -81,10 +81,27 @@ class ChoiceLayer(nn.Module):
         self.parent_sigs = [_parent_sig(v) for v in groups.values()]
         self.parents = nn.ModuleList(build_op(s) for s in self.parent_sigs)
         gindex = {g: i for i, g in enumerate(groups)}
+        # PACT clipping levels: one per (quantized conv, activation bit width) and group, never sliced from a parent
+        self.alphas = nn.ParameterDict()
         for c in layer.choices:
             sig = space.choice_op(layer, c)
             self.route[c] = None if sig is None else (gindex[_group_key(sig, shared)], sig)
+            if sig is not None:
+                for name, p in _meta_module(sig).named_parameters():
+                    if name.endswith(ALPHA):
+                        self.alphas.setdefault(self._alpha_key(gindex[_group_key(sig, shared)], name, sig),
+                                               nn.Parameter(torch.full(p.shape, PACT_INIT)))
         self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]] = {}
+
+    @staticmethod
+    def _alpha_key(group: int, name: str, sig: OpSig) -> str:
+        return f"g{group}__{name.replace('.', '__')}__a{sig.kwargs.get('ab', 32)}"
+
+    def tensors(self, group: int, sig: OpSig, shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+        """The child's tensors: the parent's slices, and its own PACT levels for its activation bit width."""
+        alphas = {n: self.alphas[self._alpha_key(group, n, sig)] for n in shapes if n.endswith(ALPHA)}
+        rest = {n: s for n, s in shapes.items() if n not in alphas}
+        return {**sliced_state(self.parents[group], rest), **alphas}
 
     def view(self, sig: OpSig) -> tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]:
         """A weightless (meta-device) module of ``sig``, its tensor shapes, and the slots its tensors
@@ -117,7 +134,7 @@ class ChoiceLayer(nn.Module):
             return parent(x)
         m, shapes, slots = self.view(sig)
         m.train(self.training)
-        tensors = sliced_state(parent, shapes)
+        tensors = self.tensors(self.route[choice][0], sig, shapes)
         for store, key, full in slots:  # the view module is private: its slots simply hold the slices
             store[key] = tensors[full]
         return m(x)
@@ -127,7 +144,7 @@ class ChoiceLayer(nn.Module):
         if r is None:
             return None
         parent, sig = r
-        src = parent.state_dict() if sig is None else sliced_state(parent, self.view(sig)[1])
+        src = parent.state_dict() if sig is None else self.tensors(self.route[choice][0], sig, self.view(sig)[1])
         return {k: v.detach().clone() for k, v in src.items()}
 
 
