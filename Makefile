@@ -26,9 +26,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/hwnas search --latency 6ms --opt population=20 --opt generations=9 --out runs/demo
 
+# Two workers (pytest-xdist), one test file per worker so that module fixtures (supernets, LUTs) are built once.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,5 +1,12 @@
-"""Evolution (SPOS) vs random search under the same constraint and evaluation budget, on a supernet
-trained on the embedded ``digits`` data, over several seeds.
+"""Search quality.  Three modes:
+
+* ``evo-vs-random`` (default): evolution (SPOS) vs random search under the same constraint and evaluation budget,
+  on a supernet trained on the embedded ``digits`` data, over several seeds (below).
+* ``all [--data digits|cifar]``: every registered strategy under one latency bound, each result retrained
+  standalone beside the median of random satisfying archs, with wall time and whether the bound was met.
+* ``fpnas-sampling``: FP-NAS's adaptive vs fixed K and coarse-to-fine vs joint-only, at small scale.
+
+Evolution vs random:
 
 Prints, per seed and as mean ± sd: the best supernet accuracy each strategy found (held-out split, BN
 recalibrated), the mean of its 10 best, and the best-so-far after a quarter and a half of the budget;
@@ -68,8 +75,8 @@ def _run(job: tuple[str, int, str, int, int, int]) -> dict:
             "latency": s.best.metrics["latency"]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def evo_vs_random(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="search_quality.py evo-vs-random")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--population", type=int, default=30)
@@ -77,7 +84,7 @@ def main() -> None:
     ap.add_argument("--latency", default=None, help="latency bound, e.g. 80ms [default: --quantile of random archs]")
     ap.add_argument("--quantile", type=float, default=0.05)
     ap.add_argument("--jobs", type=int, default=2)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     ensure_supernet("proxyless", load_dataset("digits"), a.epochs, 0)  # train once, before the workers load it
     cost, src = _cost()
     rng = random.Random(0)
@@ -117,6 +124,176 @@ def main() -> None:
     print(f"evolution better in {wins}/{len(pairs)} seeds ({ties} ties, {len(pairs) - wins - ties} worse); paired "
           f"difference {100 * statistics.mean(diff):+.2f} points, Wilcoxon signed-rank one-sided p = {p:.3f}; "
           f"{time.time() - t0:.0f} s")
+
+
+# -- every registered strategy under one constraint ------------------------------------------------------
+
+#: per strategy: options that fit a CPU benchmark (the learning searchers train their own supernet from scratch)
+SMALL = {"evolution": {"population": 10, "generations": 3}, "random": {},
+         "coordinate": {"P": 0, "Q": 0, "E": 2, "T": 1},
+         "probabilistic": {"epochs": 6, "warmup": 1, "theta": 3},
+         "hournas": {"vital_epochs": 2, "epochs": 3},
+         "epnas": {"episodes": 2, "branches": 4, "steps": 5, "pp_steps": 2}}
+
+
+def _data(name: str):
+    """(search data, test data): digits' own splits, or the CIFAR-10 copy cut as ranking_fidelity.py does."""
+    if name == "digits":
+        d = load_dataset("digits")
+        return d, d
+    from ranking_fidelity import cifar_splits
+
+    return cifar_splits(2000)
+
+
+def every_strategy(argv: list[str]) -> None:
+    """Each registered strategy, over seeds, under one latency bound (the published Pixel-1 LUT, so nothing here is
+    timed), scored by its supernet; then its result retrained standalone beside the median of random satisfying
+    archs retrained the same way."""
+    import tempfile
+
+    from hwnas.lut import LUT
+    from hwnas.lut.importers import import_lut
+    from hwnas.search import list_strategies
+    from hwnas.search.driver import run_search
+    from hwnas.space import get_space
+    from hwnas.supernet import Supernet
+    from hwnas.supernet.train import TrainConfig, accuracy, train
+
+    ap = argparse.ArgumentParser(prog="search_quality.py all")
+    ap.add_argument("--data", default="digits", help="digits or cifar (the copy in ../shared)")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--budget", type=int, default=40, help="evaluations of the scoring strategies")
+    ap.add_argument("--epochs", type=int, default=8, help="pretrained supernet epochs (scoring strategies)")
+    ap.add_argument("--quantile", type=float, default=0.05)
+    ap.add_argument("--retrain-epochs", type=int, default=10)
+    ap.add_argument("--random-baseline", type=int, default=5, help="random satisfying archs retrained")
+    ap.add_argument("--strategies", default=",".join(list_strategies()))
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    data, test = _data(a.data)
+    work = tempfile.mkdtemp(prefix="hwnas-sq-")
+    lut_path = os.path.join(work, "pixel1.yaml")
+    import_lut("proxylessnas", PIXEL, lut_path)
+    lut = LUT.load(lut_path)
+    cost, src = _cost()
+    rng = random.Random(0)
+    lat = cost.predictor.predict_many([cost.space.random_arch(rng) for _ in range(5000)])
+    bound = Constraint.parse("latency", f"{float(np.quantile(lat, a.quantile)):.2f}ms")
+    hard = HardFilter([bound], cost)
+    print(f"{a.data}: {len(data.y_train)} training / {len(data.y_val)} held-out / {len(test.y_val)} test images; "
+          f"constraint {bound} ({src}, the {a.quantile:.0%} quantile of random archs)", flush=True)
+    sp = get_space("proxyless", input_size=data.image_size, num_classes=10)
+    if a.data == "digits":
+        _, pretrained, _ = ensure_supernet("proxyless", data, a.epochs, 0)
+    else:
+        ck = os.path.join("runs", "ranking", "supernet-entangled", "checkpoint.pt")
+        from hwnas.supernet.api import load_supernet
+
+        pretrained = load_supernet(ck)[0] if os.path.exists(ck) else None
+        if pretrained is None:
+            from hwnas.supernet.api import train_supernet
+
+            pretrained, _ = train_supernet(sp, data, TrainConfig(epochs=a.epochs, lr=0.05), os.path.join(work, "sn"),
+                                           sharing="entangled")
+
+    def retrain(arch: str, seed: int = 0) -> tuple[float, float]:
+        net = sp.build(sp.parse(arch))
+        torch.manual_seed(seed)
+        train(net, lambda m, x, g: m(x), data, TrainConfig(epochs=a.retrain_epochs, lr=0.05, seed=seed),
+              os.path.join(work, f"t-{abs(hash((arch, seed)))}"), {"kind": "subnet"})
+        return accuracy(net, data.x_val, data.y_val), accuracy(net, test.x_val, test.y_val)
+
+    rows = []
+    for name in a.strategies.split(","):
+        cls = get_strategy(name)
+        for seed in range(a.seeds):
+            net = Supernet(sp, "entangled") if cls.trains_supernet else pretrained
+            t0 = time.time()
+            out = run_search(cost.space, net, data, lut, [bound], name, None if cls.trains_supernet else a.budget,
+                             seed, os.path.join(work, f"{name}-{seed}"), {}, remeasure=False,
+                             options=SMALL.get(name, {}))
+            wall = time.time() - t0
+            r = out.result
+            ok = hard.ok(cost.space.parse(r["arch"]))
+            ho, te = retrain(r["arch"])
+            rows.append({"strategy": name, "seed": seed, "supernet_acc": r["accuracy"], "retrained_heldout": ho,
+                         "retrained_test": te, "latency_ms": r["latency"]["predicted_ms"], "met": ok,
+                         "evaluated": r["evaluated"], "wall_s": wall, "report": r.get("report", "")})
+            print(f"  {name:<13} seed {seed}: supernet {100 * r['accuracy']:.2f}%  retrained held-out {100 * ho:.2f}% "
+                  f"test {100 * te:.2f}%  latency {r['latency']['predicted_ms']:.1f} ms (bound met: {ok})  "
+                  f"{r['evaluated']} evaluated  {wall:.0f} s  {r.get('report', '')}", flush=True)
+    base = [retrain(str(hard.sample(random.Random(100 + i))), i) for i in range(a.random_baseline)]
+    med_ho, med_te = statistics.median(b[0] for b in base), statistics.median(b[1] for b in base)
+    print(f"\nrandom satisfying archs retrained (n={len(base)}): median held-out {100 * med_ho:.2f}%, test "
+          f"{100 * med_te:.2f}% (range {100 * min(b[1] for b in base):.2f}..{100 * max(b[1] for b in base):.2f}%)")
+    for name in a.strategies.split(","):
+        rs = [r for r in rows if r["strategy"] == name]
+        te = [100 * r["retrained_test"] for r in rs]
+        sn_mean = statistics.mean(100 * r["supernet_acc"] for r in rs)
+        print(f"{name:<13} retrained test {statistics.mean(te):.2f}% (seeds: {', '.join(f'{v:.2f}' for v in te)}) vs "
+              f"random median {100 * med_te:.2f}%; supernet {sn_mean:.2f}%; "
+              f"bound met {sum(r['met'] for r in rs)}/{len(rs)}; wall {statistics.mean(r['wall_s'] for r in rs):.0f} s")
+
+
+def fpnas_sampling(argv: list[str]) -> None:
+    """FP-NAS at small scale: adaptive vs fixed K (14, the paper's baseline), and with vs without coarse-to-fine
+    (factorised until epoch theta, vs joint throughout): sampled archs, wall time, final entropy, result."""
+    import tempfile
+
+    from hwnas.lut import LUT
+    from hwnas.lut.importers import import_lut
+    from hwnas.search.driver import run_search
+    from hwnas.space import get_space
+    from hwnas.supernet import Supernet
+
+    ap = argparse.ArgumentParser(prog="search_quality.py fpnas-sampling")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--space", default="fbnet", help="a space with several variables per layer")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    data = load_dataset("digits")
+    work = tempfile.mkdtemp(prefix="hwnas-fp-")
+    cost = None
+    if a.space == "proxyless":
+        lut_path = os.path.join(work, "pixel1.yaml")
+        import_lut("proxylessnas", PIXEL, lut_path)
+        lut = LUT.load(lut_path)
+        cost, _ = _cost()
+        deploy = cost.space
+        bound = Constraint.parse("latency", "80ms")
+    else:
+        from hwnas.lut.profile import profile_space
+        from hwnas.profilers import TimingConfig, get_profiler
+
+        deploy = get_space(a.space, input_size=32, num_classes=10)
+        with get_profiler("ort", config=TimingConfig(warmup=2, block=3, min_runs=6, max_runs=12, rounds=1)) as prof:
+            lut = profile_space(deploy, prof, os.path.join(work, "lut.yaml")).lut
+        bound = Constraint.parse("flops", f"{2 * 0.7 * (CostModel(deploy).layer_costs('macs').maximum()) / 1e6:.1f}M")
+    sp = get_space(a.space, input_size=data.image_size, num_classes=10)
+    variants = {"adaptive K, coarse-to-fine": {}, "adaptive K, joint only": {"theta": 0},
+                "fixed K=14, coarse-to-fine": {"k": 14}, "fixed K=14, joint only (PARSEC-like)": {"k": 14, "theta": 0}}
+    print(f"FP-NAS on digits, space {a.space}, {a.epochs} epochs, constraint {bound}", flush=True)
+    for label, extra in variants.items():
+        for seed in range(a.seeds):
+            opts = {"epochs": a.epochs, "warmup": 1, "theta": max(2, a.epochs // 3), **extra}
+            t0 = time.time()
+            out = run_search(deploy, Supernet(sp, "entangled"), data, lut, [bound], "probabilistic", None, seed,
+                             os.path.join(work, f"{len(label)}-{seed}"), {}, remeasure=False, options=opts)
+            p = out.result["probabilistic"]
+            print(f"  {label:<38} seed {seed}: {p['sampled_archs']:5d} sampled archs, {time.time() - t0:6.0f} s, final "
+                  f"entropy {p['final_entropy']:.2f}, {p['distribution']} ({p['parameters']} params), result "
+                  f"{100 * out.result['accuracy']:.2f}%", flush=True)
+
+
+def main() -> None:
+    import sys
+
+    modes = {"evo-vs-random": evo_vs_random, "all": every_strategy, "fpnas-sampling": fpnas_sampling}
+    argv = sys.argv[1:]
+    mode = argv.pop(0) if argv and argv[0] in modes else "evo-vs-random"
+    modes[mode](argv)
 
 
 if __name__ == "__main__":

@@ -43,13 +43,15 @@ def small_calibrated_lut(tmp_path_factory):
     return path
 
 
-def search_cli(strategy: str, lut: str, out, *args: str, resume: bool = False):
-    """``hwnas search --strategy S --lut L ARGS --out OUT --no-remeasure`` in a subprocess, with its own cache."""
+def search_cli(strategy: str, lut: str, out, *args: str, resume: bool = False, cache=None):
+    """``hwnas search --strategy S --lut L ARGS --out OUT --no-remeasure`` in a subprocess, with its own cache
+    (or ``cache``, to share a trained supernet between tests)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "hwnas", "search", "--strategy", strategy, "--lut", lut, *args, "--out", str(out),
            "--no-remeasure", *(["--resume"] if resume else [])]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HWNAS_CACHE=f"{out}-cache"))
+    env = dict(os.environ, HWNAS_CACHE=str(cache or f"{out}-cache"))
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
 def lut_cost_model(lut_path: str):

@@ -64,7 +64,7 @@ def test_the_policy_samples_only_unmasked_actions():
         sp.check(b)
         assert torch.isfinite(lp)
         a = b
-    assert all(-0.1 <= float(p.min()) and float(p.max()) <= 0.1 for p in EPNASPolicy(ActionSpace(sp)).parameters())
+    assert all(float(p.detach().abs().max()) <= 0.1 + 1e-6 for p in EPNASPolicy(ActionSpace(sp)).parameters())
 
 
 def test_reinforce_raises_the_probability_of_a_rewarded_action():
@@ -137,8 +137,14 @@ OPTS = ["--supernet-epochs", "1", "--opt", "episodes=2", "--opt", "branches=2", 
         "--opt", "pp_steps=1"]
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One HWNAS_CACHE for the end-to-end runs, so that they train their supernet once."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.parametrize("bounds", ["latency", "intensity"])
-def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
+def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds, cache):
     sp, cm = lut_cost_model(small_calibrated_lut)
     if bounds == "latency":
         args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
@@ -146,7 +152,7 @@ def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
         vals = sorted(cm.metrics(sp.random_arch(random.Random(i)), ["intensity"])["intensity"] for i in range(40))
         args = ["--intensity", f"{vals[20]:.3f}.."]
     out = tmp_path / "e"
-    r = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS)
+    r = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS, cache=cache)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     cons = [Constraint.parse(args[0][2:], args[1])]
@@ -162,6 +168,6 @@ def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds):
     assert len(rows) == 2 and all(float(x["baseline"]) > 0 for x in rows)
     for f in ("history.csv", "pareto.png", "state.json", "rewards.png", "epnas.pt"):
         assert (out / f).exists(), f
-    r2 = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS, resume=True)
+    r2 = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS, resume=True, cache=cache)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]

@@ -179,7 +179,7 @@ def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
     out = tmp_path / "int"
     env = dict(os.environ, HWNAS_CACHE=trained["cache"])
     cmd = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
-           "--out", str(out), "--quiet", "--budget", "200", "--opt", "population=10", "--opt", "generations=19"]
+           "--out", str(out), "--quiet", "--budget", "50", "--opt", "population=10", "--opt", "generations=4"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -193,12 +193,12 @@ def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
     res = yaml.safe_load(open(out / "result.yaml"))
     assert res["stopped_by"] == "interrupted" and res["arch"] and 0 < res["accuracy"] <= 1
     done = res["evaluated"]
-    assert 10 <= done < 200
-    r = _search(trained, out, "--budget", "200", "--opt", "population=10", "--opt", "generations=19", "--resume",
+    assert 10 <= done < 50
+    r = _search(trained, out, "--budget", "50", "--opt", "population=10", "--opt", "generations=4", "--resume",
                 "--no-remeasure")
     assert r.returncode == 0, r.stderr
     res2 = yaml.safe_load(open(out / "result.yaml"))
-    assert res2["evaluated"] == 200 and res2["accuracy"] >= res["accuracy"]
+    assert res2["evaluated"] == 50 and res2["accuracy"] >= res["accuracy"]
 
 
 def test_search_bad_inputs(trained, tmp_path):

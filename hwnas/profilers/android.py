@@ -74,6 +74,12 @@ def require_phone() -> str:
     if not devs:
         raise BackendUnavailableError("no Android phone attached (adb devices lists none); "
                                       "connect one with USB debugging or measure on this host with --device cpu")
+    want = os.environ.get("ANDROID_SERIAL")  # adb's own variable for choosing among several phones
+    if want:
+        if want not in devs:
+            raise BackendUnavailableError(f"ANDROID_SERIAL={want} is not attached (adb devices lists "
+                                          f"{', '.join(devs)}); set it to one of those")
+        return want
     return devs[0]
 
 
