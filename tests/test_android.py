@@ -80,17 +80,12 @@ def test_android_without_the_tool_is_a_one_line_error(phone, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
-def test_unreadable_benchmark_output_is_a_one_line_error(phone, tmp_path):
+@pytest.mark.parametrize("env,needles", [
+    ({"FAKE_ADB_GARBAGE": "1"}, ["printed no timing hwnas can read", "Segmentation fault"]),  # the tool crashed
+    ({"ANDROID_SERIAL": "NOPE42"}, ["ANDROID_SERIAL=NOPE42 is not attached", "FAKE0123"]),  # no such phone
+])
+def test_phone_failures_are_one_line_errors(phone, tmp_path, env, needles):
     r = _cli(phone, "profile", "--space", "mobilenetv2", "--input", "32", "--backend", "litert", "--device", "android",
-             "--android-tool", str(phone["tools"] / "benchmark_model"), "--out", str(tmp_path / "x.yaml"),
-             FAKE_ADB_GARBAGE="1")
-    assert r.returncode == 2 and "printed no timing hwnas can read" in r.stderr and "Segmentation fault" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-
-
-def test_android_serial_names_a_phone_that_is_not_attached(phone, tmp_path):
-    r = _cli(phone, "profile", "--space", "mobilenetv2", "--input", "32", "--backend", "litert", "--device", "android",
-             "--android-tool", str(phone["tools"] / "benchmark_model"), "--out", str(tmp_path / "x.yaml"),
-             ANDROID_SERIAL="NOPE42")
-    assert r.returncode == 2 and "ANDROID_SERIAL=NOPE42 is not attached" in r.stderr and "FAKE0123" in r.stderr
+             "--android-tool", str(phone["tools"] / "benchmark_model"), "--out", str(tmp_path / "x.yaml"), **env)
+    assert r.returncode == 2 and all(n in r.stderr for n in needles), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
