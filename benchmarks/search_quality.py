@@ -147,13 +147,11 @@ def _data(name: str):
 
 
 def every_strategy(argv: list[str]) -> None:
-    """Each registered strategy, over seeds, under one latency bound (the published Pixel-1 LUT, so nothing here is
-    timed), scored by its supernet; then its result retrained standalone beside the median of random satisfying
-    archs retrained the same way."""
+    """Each registered strategy, over seeds, under one latency bound (from the same LUT as evo-vs-random: the
+    published Pixel-1 one where ../shared has it, so nothing here is timed), scored by its supernet; then its result
+    retrained standalone beside the median of random satisfying archs retrained the same way."""
     import tempfile
 
-    from hwnas.lut import LUT
-    from hwnas.lut.importers import import_lut
     from hwnas.search import list_strategies
     from hwnas.search.driver import run_search
     from hwnas.space import get_space
@@ -173,10 +171,8 @@ def every_strategy(argv: list[str]) -> None:
     torch.set_num_threads(2)
     data, test = _data(a.data)
     work = tempfile.mkdtemp(prefix="hwnas-sq-")
-    lut_path = os.path.join(work, "pixel1.yaml")
-    import_lut("proxylessnas", PIXEL, lut_path)
-    lut = LUT.load(lut_path)
     cost, src = _cost()
+    lut = cost.predictor.lut
     rng = random.Random(0)
     lat = cost.predictor.predict_many([cost.space.random_arch(rng) for _ in range(5000)])
     bound = Constraint.parse("latency", f"{float(np.quantile(lat, a.quantile)):.2f}ms")
@@ -241,8 +237,6 @@ def fpnas_sampling(argv: list[str]) -> None:
     (factorised until epoch theta, vs joint throughout): sampled archs, wall time, final entropy, result."""
     import tempfile
 
-    from hwnas.lut import LUT
-    from hwnas.lut.importers import import_lut
     from hwnas.search.driver import run_search
     from hwnas.space import get_space
     from hwnas.supernet import Supernet
@@ -255,13 +249,9 @@ def fpnas_sampling(argv: list[str]) -> None:
     torch.set_num_threads(2)
     data = load_dataset("digits")
     work = tempfile.mkdtemp(prefix="hwnas-fp-")
-    cost = None
     if a.space == "proxyless":
-        lut_path = os.path.join(work, "pixel1.yaml")
-        import_lut("proxylessnas", PIXEL, lut_path)
-        lut = LUT.load(lut_path)
         cost, _ = _cost()
-        deploy = cost.space
+        deploy, lut = cost.space, cost.predictor.lut
         bound = Constraint.parse("latency", "80ms")
     else:
         from hwnas.lut.profile import profile_space

@@ -22,6 +22,7 @@ def digits_supernet(tmp_path_factory):
     net, _ = train_supernet(sp, ds, TrainConfig(epochs=4, lr=0.05), str(d), sharing="entangled")
     return net, str(d / "checkpoint.pt")
 
+
 SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet"]
 
 
