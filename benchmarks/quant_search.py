@@ -1,5 +1,8 @@
 """Mixed-precision search as SPOS does it, on the CIFAR-10 copy in ../shared (``digits`` where it is absent).
 
+The copy is cut as every benchmark cuts it (``shared_data.cifar_splits``): training part and held-out part of its
+training batch; the test batch is not looked at.
+
 1. Trains a quantization supernet on the ``resnet`` space (ResNet-18 blocks: width x {0.5, 1, 1.5}, SPOS's bit pairs
    plus w8a8; one float weight per layer quantized on the fly, one PACT level per (layer, activation bits); SPOS's
    uniform (channel, bits) sampling; ``--sharing separate`` is SPOS's scheme).
@@ -32,8 +35,8 @@ from hwnas.search.supernet_eval import SupernetTrainer
 from hwnas.space import get_space
 from hwnas.supernet.api import load_supernet, train_supernet
 from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
+from shared_data import CIFAR, cifar_splits
 
-CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-batches-py")
 
 
 def main() -> None:
@@ -45,9 +48,11 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=60)
     ap.add_argument("--bitops", default=None, help="BitOps bound, e.g. 6.3G [default: 25%% quantile of random archs]")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-latency", action="store_true",
+                    help="leave out the ORT int8/fp32 timing (for a run beside other CPU work, which would skew it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    data = load_dataset(f"cifar10:{CIFAR}") if os.path.isdir(CIFAR) else load_dataset("digits")
+    data = cifar_splits(2000)[0] if os.path.isdir(CIFAR) else load_dataset("digits")
     sp = get_space("resnet", input_size=data.image_size, num_classes=data.num_classes)
     d = os.path.join(a.out, f"supernet-{data.name}-{a.sharing}-e{a.epochs}")
     ck = os.path.join(d, CKPT)
@@ -81,6 +86,9 @@ def main() -> None:
     for name, v in best.items():
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
         print(f"  {name:<10} best {100 * statistics.mean(v):.2f} ± {100 * sd:.2f}%")
+    if a.skip_latency:
+        print(f"int8 / fp32 timing skipped (--skip-latency); wall {time.time() - t0:.0f} s")
+        return
     # int8 vs fp32 on ORT CPU
     with get_profiler("ort", threads=1, config=TimingConfig(rounds=6, block=20)) as ort:
         x_shape = deploy.input_shape

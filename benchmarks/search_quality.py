@@ -23,6 +23,7 @@ from a LUT measured here.  Runs are spread over ``--jobs`` processes (1 torch th
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import statistics
@@ -40,8 +41,8 @@ from hwnas.search import get_strategy
 from hwnas.search.supernet_eval import SupernetTrainer
 from hwnas.search.setup import ensure_lut, ensure_supernet
 from hwnas.space import get_space
+from shared_data import PIXEL, cifar_splits
 
-PIXEL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "luts", "proxylessnas_mobile_trim.yaml")
 STRATEGIES = ("random", "evolution")
 _W: dict = {}
 
@@ -141,8 +142,6 @@ def _data(name: str):
     if name == "digits":
         d = load_dataset("digits")
         return d, d
-    from ranking_fidelity import cifar_splits
-
     return cifar_splits(2000)
 
 
@@ -167,8 +166,9 @@ def every_strategy(argv: list[str]) -> None:
     ap.add_argument("--retrain-epochs", type=int, default=10)
     ap.add_argument("--random-baseline", type=int, default=5, help="random satisfying archs retrained")
     ap.add_argument("--strategies", default=",".join(list_strategies()))
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     data, test = _data(a.data)
     work = tempfile.mkdtemp(prefix="hwnas-sq-")
     cost, src = _cost()
@@ -183,16 +183,21 @@ def every_strategy(argv: list[str]) -> None:
     if a.data == "digits":
         _, pretrained, _ = ensure_supernet("proxyless", data, a.epochs, 0)
     else:
-        ck = os.path.join("runs", "ranking", "supernet-entangled", "checkpoint.pt")
-        from hwnas.supernet.api import load_supernet
+        from hwnas.supernet.api import load_supernet, train_supernet
+        from hwnas.supernet.train import load_checkpoint
 
-        pretrained = load_supernet(ck)[0] if os.path.exists(ck) else None
-        if pretrained is None:
-            from hwnas.supernet.api import train_supernet
-
+        # ranking_fidelity.py's entangled supernet (same data cut, same recipe) when it finished at least --epochs
+        ck = os.path.join("runs", "ranking", "supernet-entangled-e15", "checkpoint.pt")
+        done = int(load_checkpoint(ck).get("epoch", 0)) if os.path.exists(ck) else 0
+        if done >= a.epochs:
+            pretrained = load_supernet(ck)[0]
+        else:
+            done = a.epochs
             pretrained, _ = train_supernet(sp, data, TrainConfig(epochs=a.epochs, lr=0.05), os.path.join(work, "sn"),
                                            sharing="entangled")
+        print(f"scoring supernet: entangled, {done} epochs", flush=True)
 
+    @functools.lru_cache(maxsize=None)  # two searches that return the same arch share its retraining
     def retrain(arch: str, seed: int = 0) -> tuple[float, float]:
         net = sp.build(sp.parse(arch))
         torch.manual_seed(seed)
@@ -200,6 +205,16 @@ def every_strategy(argv: list[str]) -> None:
               os.path.join(work, f"t-{abs(hash((arch, seed)))}"), {"kind": "subnet"})
         return accuracy(net, data.x_val, data.y_val), accuracy(net, test.x_val, test.y_val)
 
+    # the baseline first: a run cut short still has what every strategy is compared with
+    base = []
+    for i in range(a.random_baseline):
+        base.append(retrain(str(hard.sample(random.Random(100 + i))), i))
+        print(f"  random satisfying arch {i}: retrained held-out {100 * base[-1][0]:.2f}% "
+              f"test {100 * base[-1][1]:.2f}%", flush=True)
+    med_ho, med_te = statistics.median(b[0] for b in base), statistics.median(b[1] for b in base)
+    print(f"random satisfying archs retrained (n={len(base)}): median held-out {100 * med_ho:.2f}%, test "
+          f"{100 * med_te:.2f}% (range {100 * min(b[1] for b in base):.2f}..{100 * max(b[1] for b in base):.2f}%)",
+          flush=True)
     rows = []
     for name in a.strategies.split(","):
         cls = get_strategy(name)
@@ -219,10 +234,6 @@ def every_strategy(argv: list[str]) -> None:
             print(f"  {name:<13} seed {seed}: supernet {100 * r['accuracy']:.2f}%  retrained held-out {100 * ho:.2f}% "
                   f"test {100 * te:.2f}%  latency {r['latency']['predicted_ms']:.1f} ms (bound met: {ok})  "
                   f"{r['evaluated']} evaluated  {wall:.0f} s  {r.get('report', '')}", flush=True)
-    base = [retrain(str(hard.sample(random.Random(100 + i))), i) for i in range(a.random_baseline)]
-    med_ho, med_te = statistics.median(b[0] for b in base), statistics.median(b[1] for b in base)
-    print(f"\nrandom satisfying archs retrained (n={len(base)}): median held-out {100 * med_ho:.2f}%, test "
-          f"{100 * med_te:.2f}% (range {100 * min(b[1] for b in base):.2f}..{100 * max(b[1] for b in base):.2f}%)")
     for name in a.strategies.split(","):
         rs = [r for r in rows if r["strategy"] == name]
         te = [100 * r["retrained_test"] for r in rs]

@@ -61,6 +61,17 @@ def test_quant_supernet_has_one_alpha_per_layer_and_activation_bits():
     assert float(net.units[1].conv1[0].alpha) == 3.5
 
 
+def test_float_and_quantized_choices_share_one_float_weight():
+    """One parent per layer serves every bit width (a float path with weights of its own would be trained by 1/8
+    of the steps and score far below the quantized ones)."""
+    from hwnas.supernet.model import Supernet
+    sp = get_space("resnet", input_size=32, num_classes=10)
+    sn = Supernet(sp, "separate")
+    assert all(len(layer.parents) == 1 for layer in sn.choices)
+    layer = sn.choices[0]
+    assert layer.resolve("c1.5_w32a32")[0] is layer.resolve("c1.0_w2a2")[0] is layer.resolve("c0.5_w8a8")[0]
+
+
 @pytest.mark.parametrize("depth,blocks", [(18, 8), (34, 16)])
 @pytest.mark.parametrize("wb,ab", [(2, 2), (4, 4)])
 def test_bitops_of_uniform_quantized_resnets(depth, blocks, wb, ab):

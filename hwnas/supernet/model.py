@@ -34,8 +34,11 @@ def _meta_module(sig: OpSig) -> nn.Module:
 
 def _group_key(sig: OpSig, shared: tuple[str, ...]) -> tuple[OpSig, tuple[str, ...]]:
     """Candidates share a parent when they differ only in ``shared`` params *and* have the same module
-    structure (e.g. an e=1 inverted residual has no expansion conv, so it cannot slice an e=6 one)."""
-    names = tuple(n for n, _ in [*_meta_module(sig).named_parameters(), *_meta_module(sig).named_buffers()])
+    structure (e.g. an e=1 inverted residual has no expansion conv, so it cannot slice an e=6 one).  PACT levels
+    do not count as structure: they live per (layer, activation bits) beside the parents, never in them, so a
+    float choice and its quantized ones share one float weight (SPOS's mixed-precision supernet)."""
+    m = _meta_module(sig)
+    names = tuple(n for n, _ in [*m.named_parameters(), *m.named_buffers()] if not n.endswith(ALPHA))
     return OpSig(sig.type, tuple((k, v) for k, v in sig.params if k not in shared), sig.in_shape), names
 
 
