@@ -41,6 +41,10 @@ class DataError(HwnasError):
     """A dataset is missing or malformed."""
 
 
+class CheckpointError(HwnasError):
+    """A checkpoint does not fit the model this version builds (written by an older supernet layout)."""
+
+
 class Interrupted(HwnasError):
     """Ctrl-C during long work that saved what it had; the message says where and how to continue."""
 

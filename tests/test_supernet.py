@@ -139,3 +139,21 @@ def test_bad_data_and_checkpoint_errors(tmp_path):
     from hwnas.errors import HwnasError
     with pytest.raises(HwnasError, match="not a readable"):
         load_supernet(str(bad))
+
+
+def test_checkpoint_of_an_older_layout_is_a_one_line_error_and_a_stale_cache_entry_is_retrained(tmp_path,
+                                                                                             monkeypatch):
+    from hwnas.errors import CheckpointError
+    from hwnas.search import setup
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    data = load_dataset("digits")
+    ck, _, _ = setup.ensure_supernet("resnet", data, 1, 0, "separate")
+    saved = torch.load(ck, weights_only=False)
+    saved["model"]["choices.0.parents.1.conv1.0.weight"] = torch.zeros(1)  # a second parent, as an older layout had
+    torch.save(saved, ck)
+    with pytest.raises(CheckpointError, match="does not fit .* supernet layout.*train the supernet again") as e:
+        load_supernet(ck)
+    assert "\n" not in str(e.value)
+    _, net, _ = setup.ensure_supernet("resnet", data, 1, 0, "separate")  # the stale cache entry is trained again
+    assert all(len(layer.parents) == 1 for layer in net.choices)
+    assert "choices.0.parents.1.conv1.0.weight" not in torch.load(ck, weights_only=False)["model"]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from typing import Any, Callable
 
 from hwnas.data import Dataset
+from hwnas.errors import CheckpointError
 from hwnas.lut.fidelity import calibrate
 from hwnas.lut.profile import profile_space
 from hwnas.lut.table import LUT
@@ -77,9 +79,14 @@ def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: 
     """A supernet trained on ``data``, from the cache (resumed if incomplete) or trained now."""
     d = supernet_cache_dir(space, data, epochs, seed, sharing)
     ck = os.path.join(d, CKPT)
-    if os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= epochs:
-        net, meta = load_supernet(ck)
-        return ck, net, meta
+    if os.path.exists(ck):
+        try:
+            net, meta = load_supernet(ck)
+        except CheckpointError:  # cached by an older supernet layout: a cache entry, so train it afresh
+            shutil.rmtree(d)
+        else:
+            if int(load_checkpoint(ck).get("epoch", 0)) >= epochs:
+                return ck, net, meta
     sp = get_space(space, input_size=data.image_size, num_classes=data.num_classes)
     train_supernet(sp, data, TrainConfig(epochs=epochs, seed=seed, lr=0.05), d, resume=True, progress=progress,
                    sharing=sharing)

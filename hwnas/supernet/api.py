@@ -10,7 +10,7 @@ import torch
 
 from hwnas.constraints import HardFilter
 from hwnas.data import Dataset
-from hwnas.errors import HwnasError
+from hwnas.errors import CheckpointError, HwnasError
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace, get_space
 from hwnas.supernet.model import Supernet, extract
@@ -55,7 +55,12 @@ def load_supernet(path: str) -> tuple[Supernet, dict[str, Any]]:
         meta["space"], input_size=meta["input_size"], num_classes=meta["num_classes"], **meta.get("options", {})
     )
     net = Supernet(sp, meta.get("sharing", "separate"))
-    net.load_state_dict(ck["model"])
+    try:
+        net.load_state_dict(ck["model"])
+    except RuntimeError as e:  # missing / unexpected / mis-shaped tensors: an older layout of the weights
+        raise CheckpointError(f"{path} does not fit this hwnas version's {meta['space']} supernet layout "
+                              f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); "
+                              "train the supernet again") from None
     return net.eval(), meta
 
 
