@@ -110,15 +110,15 @@ def main() -> None:
             net, _ = load_supernet(ck)
             for bn in map(int, a.bn_batches.split(",")):
                 key = f"supernet_acc/{name}-bn{bn}"
-                accs, tests = store.get(key) or {}, store.get(f"supernet_test/{name}-bn{bn}") or {}
+                accs, on_test = store.get(key) or {}, store.get(f"supernet_test/{name}-bn{bn}") or {}
                 for x in archs:
-                    if x not in accs or x not in tests:
+                    if x not in accs or x not in on_test:  # one recalibration scores both sets
                         m = extract(net, sp.parse(x))
                         recalibrate_bn(m, data, batches=bn)
-                        accs[x], tests[x] = accuracy(m, data.x_val, data.y_val), accuracy(m, test.x_val, test.y_val)
+                        accs[x], on_test[x] = accuracy(m, data.x_val, data.y_val), accuracy(m, test.x_val, test.y_val)
                 store.put(key, accs)
-                store.put(f"supernet_test/{name}-bn{bn}", tests)
-                sn_acc[f"{name}-bn{bn}"], sn_test[f"{name}-bn{bn}"] = accs, tests
+                store.put(f"supernet_test/{name}-bn{bn}", on_test)
+                sn_acc[f"{name}-bn{bn}"], sn_test[f"{name}-bn{bn}"] = accs, on_test
                 print(f"supernet ({sharing}, {epochs} epochs) scored {len(accs)} archs after {bn} BN recalibration "
                       f"batches; {time.time() - t0:.0f} s", flush=True)
     # 2. standalone training

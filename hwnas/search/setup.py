@@ -17,7 +17,7 @@ from hwnas.lut.profile import profile_space
 from hwnas.lut.table import LUT
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.space.base import get_space
-from hwnas.supernet.api import load_supernet, train_supernet
+from hwnas.supernet.api import load_supernet, supernet_from_checkpoint, train_supernet
 from hwnas.supernet.model import Supernet
 from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
 
@@ -80,12 +80,13 @@ def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: 
     d = supernet_cache_dir(space, data, epochs, seed, sharing)
     ck = os.path.join(d, CKPT)
     if os.path.exists(ck):
+        saved = load_checkpoint(ck)  # read once: its layout decides whether to keep it, its epoch whether it is done
         try:
-            net, meta = load_supernet(ck)
+            net, meta = supernet_from_checkpoint(saved, ck)
         except CheckpointError:  # cached by an older supernet layout: a cache entry, so train it afresh
             shutil.rmtree(d)
         else:
-            if int(load_checkpoint(ck).get("epoch", 0)) >= epochs:
+            if int(saved.get("epoch", 0)) >= epochs:
                 return ck, net, meta
     sp = get_space(space, input_size=data.image_size, num_classes=data.num_classes)
     train_supernet(sp, data, TrainConfig(epochs=epochs, seed=seed, lr=0.05), d, resume=True, progress=progress,

@@ -47,7 +47,11 @@ def load_supernet(path: str) -> tuple[Supernet, dict[str, Any]]:
     """A supernet from a checkpoint file or a training output directory."""
     if os.path.isdir(path):
         path = os.path.join(path, CKPT)
-    ck = load_checkpoint(path)
+    return supernet_from_checkpoint(load_checkpoint(path), path)
+
+
+def supernet_from_checkpoint(ck: dict[str, Any], path: str) -> tuple[Supernet, dict[str, Any]]:
+    """The supernet of an already loaded checkpoint ``ck`` (read from ``path``, which error messages name)."""
     meta = ck.get("meta", {})
     if meta.get("kind") != "supernet":
         raise HwnasError(f"{path} is not a supernet checkpoint (it holds a {meta.get('kind', 'unknown')} model)")
@@ -58,9 +62,10 @@ def load_supernet(path: str) -> tuple[Supernet, dict[str, Any]]:
     try:
         net.load_state_dict(ck["model"])
     except RuntimeError as e:  # missing / unexpected / mis-shaped tensors: an older layout of the weights
+        lines = str(e).splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
         raise CheckpointError(f"{path} does not fit this hwnas version's {meta['space']} supernet layout "
-                              f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); "
-                              "train the supernet again") from None
+                              f"({detail}); train the supernet again") from None
     return net.eval(), meta
 
 
