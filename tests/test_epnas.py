@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from conftest import lut_cost_model, search_cli
-from hwnas.constraints import Constraint, CostModel, HardFilter, HingePenalty
+from hwnas.constraints import Constraint, CostModel, ExponentialPenalty, HardFilter
 from hwnas.search.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict, fit_tensor,
                                 reinforce_loss)
 from hwnas.space import get_space
@@ -21,12 +21,38 @@ def test_soft_penalty_below_inside_and_above_the_range():
     a = sp.parse("proxyless_mobile")
     u = cost.metrics(a, ["params"])["params"]
     cl, cu = 1.5 * u, 3.0 * u
-    below = HingePenalty([Constraint.parse("params", f"{cl / 1e6}M..{cu / 1e6}M")], cost, kind="epnas", p=0.9)
+    below = ExponentialPenalty([Constraint.parse("params", f"{cl / 1e6}M..{cu / 1e6}M")], cost, p=0.9)
     assert below(a)[0] == pytest.approx(0.9 ** (cl / u - 1))  # U below Cl: p^(Cl/U - 1)
-    inside = HingePenalty([Constraint.parse("params", f"{u / 2e6}M..{2 * u / 1e6}M")], cost, kind="epnas")
+    inside = ExponentialPenalty([Constraint.parse("params", f"{u / 2e6}M..{2 * u / 1e6}M")], cost)
     assert inside(a)[0] == 1.0
-    above = HingePenalty([Constraint.parse("params", f"{u / 4e6}M..{u / 2e6}M")], cost, kind="epnas", p=0.9)
+    above = ExponentialPenalty([Constraint.parse("params", f"{u / 4e6}M..{u / 2e6}M")], cost, p=0.9)
     assert above(a)[0] == pytest.approx(0.9 ** (u / (u / 2) - 1))  # U above Cu: p^(U/Cu - 1)
+
+
+def test_two_violated_constraints_multiply_their_penalties():
+    """The paper's reward multiplier is the product Π_i V(U_i): params 2x over its bound (violation 1) and MACs 3x
+    over its bound (violation 2) give 0.9^1 x 0.9^2, not 0.9^max(1, 2)."""
+    sp = get_space("proxyless")
+    cost = CostModel(sp)
+    a = sp.parse("proxyless_mobile")
+    m = cost.metrics(a, ["params", "macs"])
+    pen = ExponentialPenalty([Constraint("params", None, m["params"] / 2), Constraint("macs", None, m["macs"] / 3)],
+                             cost, p=0.9)
+    assert pen(a)[0] == pytest.approx(0.9 ** 1 * 0.9 ** 2)
+
+
+@pytest.mark.parametrize("space", ["resnet", "spos", "proxyless"])
+def test_scaling_a_variable_moves_it_to_the_next_value_in_numeric_order(space):
+    """'bits +1' goes w2a4 -> w3a4 (or the next width), never to float because 'w32a32' sorts as a string."""
+    from hwnas.space.arch import natural_key
+
+    acts = ActionSpace(get_space(space))
+    for name, vals in acts.values.items():
+        nums = [tuple(x[1] for x in natural_key(v) if x[0] == 0) for v in vals]
+        assert nums == sorted(nums), (name, vals)
+    if space == "resnet":
+        bits = acts.values["bits"]
+        assert bits.index("w32a32") == len(bits) - 1
 
 
 @pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
@@ -64,7 +90,8 @@ def test_the_policy_samples_only_unmasked_actions():
         sp.check(b)
         assert torch.isfinite(lp)
         a = b
-    assert all(float(p.detach().abs().max()) <= 0.1 + 1e-6 for p in EPNASPolicy(ActionSpace(sp)).parameters())
+    assert all(float(p.detach().abs().max()) <= 0.1 + 1e-6 for n, p in EPNASPolicy(ActionSpace(sp)).named_parameters()
+               if not n.startswith("embed"))  # the paper's U(-0.1, 0.1); the token embedding starts N(0, 1)
 
 
 def test_reinforce_raises_the_probability_of_a_rewarded_action():
@@ -171,3 +198,13 @@ def test_epnas_end_to_end(small_calibrated_lut, tmp_path, bounds, cache):
     r2 = search_cli("epnas", small_calibrated_lut, out, *args, *OPTS, resume=True, cache=cache)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]
+
+
+def test_the_policy_distribution_depends_on_its_input_network():
+    sp = get_space("proxyless")
+    torch.manual_seed(0)
+    pol = EPNASPolicy(ActionSpace(sp))
+    a = sp.parse(",".join(["k3_e3"] + ["skip" if "skip" in layer.choices else "k3_e3" for layer in sp.layers[1:]]))
+    b = sp.parse(",".join(["k7_e6"] * len(sp.layers)))
+    pa, pb = pol.first_scale_probs(a), pol.first_scale_probs(b)
+    assert float((pa - pb).abs().max()) > 0.01

@@ -43,7 +43,10 @@ def test_factorised_to_joint_preserves_the_distribution(space):
 
 def test_skip_marginalises_the_variables_it_lacks():
     sp = get_space("proxyless")
-    d = ChoiceDistribution(sp, factorised=True)  # uniform logits: block 1/2, each (k, e) 1/6
+    d = ChoiceDistribution(sp, factorised=True)
+    with torch.no_grad():  # zero logits: block 1/2, each (k, e) 1/6 (what the fitted uniform start replaced)
+        for q in d.parameters():
+            q.zero_()
     p = d.probs()[1]
     ch = sp.layers[1].choices
     assert float(p[ch.index("skip")]) == pytest.approx(0.5) and float(p[ch.index("k3_e3")]) == pytest.approx(1 / 12)
@@ -131,8 +134,8 @@ def test_most_probable_satisfying_arch_respects_a_bound():
     bound = cost.minimum("flops") * 1.4
     hard = HardFilter([Constraint.parse("flops", f"{bound / 1e6}M")], cost)
     assert not hard.ok(d.mode())
-    a = most_probable_satisfying(d, hard)
-    assert a is not None and hard.ok(a)
+    a, how = most_probable_satisfying(d, hard)
+    assert a is not None and hard.ok(a) and how == "beam"
     assert float(d.log_prob([a])[0]) > float(d.log_prob([hard.sample(__import__("random").Random(0))])[0])
 
 
@@ -163,3 +166,30 @@ def test_probabilistic_search_end_to_end(small_calibrated_lut, tmp_path):
     assert r2.returncode == 0, r2.stderr
     again = json.loads(r2.stdout)
     assert again["arch"] == res["arch"] and again["probabilistic"]["sampled_archs"] == pr["sampled_archs"]
+
+
+def test_fallback_result_is_labelled():
+    """When the beam search finds nothing (it prunes on additive upper bounds only; an intensity bound that the
+    mode and its near neighbours break is checked at the end), the result is a fallback and says so."""
+    from hwnas.constraints import Constraint, CostModel, HardFilter
+    sp = get_space("proxyless")
+    d = ChoiceDistribution(sp)
+    with torch.no_grad():
+        for layer, ch in zip(d.logits, d.choices):
+            layer[0].copy_(torch.tensor([3.0 if c == "k7_e6" else 0.0 for c in ch]))
+    cost = CostModel(sp)
+    hard = HardFilter([Constraint("intensity", None, 10.5)], cost)  # the all-k7_e6 mode has 12.2 FLOPs/byte
+    a, how = most_probable_satisfying(d, hard, beam=1)
+    assert how == "fallback" and hard.ok(a)
+
+
+@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
+def test_factorised_and_joint_start_from_the_same_distribution(space):
+    """FP-NAS's coarse-to-fine must not bias the start: every choice of a layer starts equally likely in both forms
+    (before the fix a lone skip started at P = 1/2 in proxyless and 0.6 in fbnet)."""
+    sp = get_space(space)
+    f, j = ChoiceDistribution(sp, factorised=True), ChoiceDistribution(sp, factorised=False)
+    for pf, pj, ch in zip(f.probs(), j.probs(), f.choices):
+        assert torch.allclose(pf, torch.full((len(ch),), 1 / len(ch)), atol=1e-3)
+        assert torch.allclose(pf, pj, atol=1e-3)
+    assert f.entropy() == pytest.approx(j.entropy(), rel=1e-4)

@@ -88,6 +88,8 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
     if as_json:
         emit_json({**r, "out": out_dir})
         return
+    for w in r.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     if quiet:
         return
     if "arch" not in r:

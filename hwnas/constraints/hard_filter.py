@@ -40,10 +40,6 @@ class HardFilter:
         m = self.metrics(arch)
         return all(c.satisfied(m[c.metric]) for c in self.constraints)
 
-    def reward(self, accuracy: float, arch: Arch) -> float:
-        """FPNAS eq. 2: the accuracy if the arch satisfies the constraints, else -1."""
-        return accuracy if self.ok(arch) else -1.0
-
     def check_feasible(self) -> None:
         """A bound outside what the space can reach is an error naming the reachable limit (additive metrics)."""
         for c in self.constraints:

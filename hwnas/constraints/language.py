@@ -79,7 +79,10 @@ class Constraint:
         return Constraint(metric, None, parse_value(metric, text))
 
     def satisfied(self, v: float) -> bool:
-        return (self.lo is None or v >= self.lo) and (self.hi is None or v <= self.hi)
+        """Within the bounds, up to float rounding (a bound set at the space's minimum is met by its smallest arch,
+        whose value two code paths may sum in different orders)."""
+        tol = 1e-9
+        return (self.lo is None or v >= self.lo * (1 - tol)) and (self.hi is None or v <= self.hi * (1 + tol))
 
     def violation(self, v: float) -> float:
         """Relative violation: max(0, v/hi - 1, lo/v - 1); 0 when satisfied."""

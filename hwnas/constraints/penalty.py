@@ -1,37 +1,52 @@
-"""Soft constraints for gradient and RL searchers: FP-NAS's hinge loss, EPNAS's reward multiplier."""
+"""Soft constraints for gradient and RL searchers, one class per formula: FP-NAS's hinge cost and EPNAS's
+exponential reward multiplier.  Both read an arch's metrics and each constraint's relative violation
+(:meth:`Constraint.violation`: ``max(0, U/Cu - 1, Cl/U - 1)``) and return ``(value, details)``."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from hwnas.constraints.cost_model import CostModel
 from hwnas.constraints.language import Constraint
-from hwnas.errors import ConstraintError
 from hwnas.space.arch import Arch
 
 
-class HingePenalty:
-    """Soft constraint costs for gradient / RL searchers.
+class Penalty:
+    """Base: the per-constraint violations of an arch, turned into one number by :meth:`combine`."""
 
-    * ``kind='fpnas'`` (FP-NAS): ``loss = beta * sum(max(0, cost/target - 1))`` (plus lower-bound hinge).
-    * ``kind='epnas'`` (EPNAS): reward multiplier ``V(U) = p ** max(max(0, U/Cu - 1), max(0, Cl/U - 1))``.
+    def __init__(self, constraints: Sequence[Constraint], cost: CostModel) -> None:
+        self.constraints, self.cost = list(constraints), cost
 
-    ``__call__`` returns ``(value, details)``: the loss (fpnas) or the multiplier (epnas) and per-metric
-    cost / violation.
-    """
-
-    def __init__(self, constraints: Sequence[Constraint], cost: CostModel, kind: str = "fpnas", beta: float = 1.0,
-                 p: float = 0.9) -> None:
-        if kind not in ("fpnas", "epnas"):
-            raise ConstraintError(f"unknown penalty kind '{kind}'; choose fpnas or epnas")
-        self.constraints, self.cost, self.kind, self.beta, self.p = list(constraints), cost, kind, beta, p
+    def combine(self, violations: list[float]) -> float:
+        raise NotImplementedError
 
     def from_metrics(self, m: dict[str, float]) -> tuple[float, dict[str, Any]]:
         details = {c.metric: {"value": m[c.metric], "violation": c.violation(m[c.metric])} for c in self.constraints}
-        v = [d["violation"] for d in details.values()]
-        if self.kind == "fpnas":
-            return self.beta * sum(v), details
-        return self.p ** (max(v) if v else 0.0), details
+        return self.combine([d["violation"] for d in details.values()]), details
 
     def __call__(self, arch: Arch) -> tuple[float, dict[str, Any]]:
         return self.from_metrics(self.cost.metrics(arch, {c.metric for c in self.constraints}))
+
+
+class HingeCost(Penalty):
+    """FP-NAS's cost C(A) = β Σ_i max(0, U_i/T_i − 1) (plus the lower-bound hinge): 0 when every target is met."""
+
+    def __init__(self, constraints: Sequence[Constraint], cost: CostModel, beta: float = 1.0) -> None:
+        super().__init__(constraints, cost)
+        self.beta = beta
+
+    def combine(self, violations: list[float]) -> float:
+        return self.beta * sum(violations)
+
+
+class ExponentialPenalty(Penalty):
+    """EPNAS's reward multiplier Π_i V(U_i), V(U) = p^{max(max(0, U/Cu − 1), max(0, Cl/U − 1))}: 1 when every
+    constraint is met, each violated constraint multiplies its own factor in."""
+
+    def __init__(self, constraints: Sequence[Constraint], cost: CostModel, p: float = 0.9) -> None:
+        super().__init__(constraints, cost)
+        self.p = p
+
+    def combine(self, violations: list[float]) -> float:
+        return math.prod(self.p ** v for v in violations)

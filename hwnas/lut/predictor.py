@@ -90,16 +90,33 @@ class LatencyPredictor:
         return np.polyval(self.coeffs, raw)
 
     def raw_for(self, latency_ms: float) -> float:
-        """Inverse of the calibration (it is increasing): the raw LUT sum that predicts ``latency_ms``."""
-        lo, hi = 0.0, max(1.0, 4 * latency_ms)
-        while self.calibrate(hi) < latency_ms and hi < 1e9:
-            hi *= 2
+        """The largest raw LUT sum ``r`` such that every raw sum between the space's smallest and ``r`` predicts at
+        most ``latency_ms``: a bound in raw units that guided samplers can keep to, whatever the calibration's
+        shape.  A quadratic fitted on a noisy machine may be steep, concave, or turn over outside the fitted
+        range, so the calibration is not assumed increasing: its running maximum from the space's smallest raw
+        sum (monotone by construction) is inverted on a fine grid, refined by bisection within one grid cell.
+        Below the space's minimum there is nothing to keep to: then the smallest raw sum less one unit."""
+        lo, hi = self._raw_range()
         if self.calibrate(lo) > latency_ms:
-            return lo
-        for _ in range(80):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if self.calibrate(mid) < latency_ms else (lo, mid)
-        return lo
+            return lo - 1.0
+        grid = np.linspace(lo, hi, 4097)
+        envelope = np.maximum.accumulate(np.asarray(self.calibrate(grid), dtype=float))
+        k = int(np.searchsorted(envelope, latency_ms, side="right")) - 1  # last grid point within the bound
+        if k >= len(grid) - 1:
+            return float(hi) if envelope[-1] <= latency_ms else float(grid[-2])
+        a, b = float(grid[k]), float(grid[k + 1])
+        for _ in range(60):  # inside one cell: keep the point whose calibrated value stays within the bound
+            mid = (a + b) / 2
+            a, b = (mid, b) if self.calibrate(mid) <= latency_ms else (a, mid)
+        return a
+
+    def _raw_range(self) -> tuple[float, float]:
+        """Smallest and largest raw sum any arch of the space reaches (missing ops ignored)."""
+        t = np.where(np.isnan(self._table), np.inf, self._table)
+        valid = [[t[i, j] for j in range(len(layer.choices))] for i, layer in enumerate(self.space.layers)]
+        lo = self._fixed + sum(min(v) for v in valid)
+        hi = self._fixed + sum(max(x for x in v if np.isfinite(x)) for v in valid)
+        return float(lo), float(max(hi, lo))
 
     def raw(self, arch: Arch) -> float:
         return float(self.raw_indices(self.encode([self.space.check(arch)]))[0])

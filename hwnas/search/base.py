@@ -67,6 +67,9 @@ class SearchContext:
     cost: CostModel | None = None
     constraints: list[Constraint] = field(default_factory=list)
     out_dir: str | None = None  # where strategy-specific outputs (plots, per-epoch logs) go
+    #: a known-answer accuracy (the planted task, :mod:`hwnas.search.planted`): strategies that would estimate an
+    #: arch's accuracy their own way (EPNAS's fine-tuning performance predictor) use it instead
+    known_accuracy: Callable[[Arch], float] | None = None
 
     def has(self, need: str) -> bool:
         return getattr(self, need) is not None
@@ -103,6 +106,8 @@ class Strategy:
         self.on_record, self.on_checkpoint = on_record, on_checkpoint
         self.t0 = time.time()
         self.stopped_by = ""
+        #: things the user must know about the result (result.yaml ``warnings`` and the console), e.g. a fallback
+        self.warnings: list[str] = []
 
     @classmethod
     def validate(cls, options: dict[str, Any]) -> dict[str, Any]:

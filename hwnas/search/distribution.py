@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConstraintError
-from hwnas.space.arch import Arch
+from hwnas.space.arch import Arch, natural_key
 from hwnas.space.base import SearchSpace
 
 if TYPE_CHECKING:
@@ -41,13 +41,38 @@ class ChoiceDistribution(nn.Module):
         for ch in self.choices:
             vs = [space.variables(c) for c in ch] if factorised else [{"op": c} for c in ch]
             names = sorted({k for v in vs for k in v})
-            values = [sorted({v[n] for v in vs if n in v}, key=_natural) for n in names]
+            values = [sorted({v[n] for v in vs if n in v}, key=natural_key) for n in names]
             idx = torch.tensor([[values[m].index(v[n]) if n in v else -1 for m, n in enumerate(names)] for v in vs])
             self.var_names.append(names)
             self.var_values.append(values)
             self._index.append(idx)
             params.append(nn.ParameterList(nn.Parameter(torch.zeros(len(vals))) for vals in values))
         self.logits = nn.ModuleList(params)
+        if factorised:
+            self._start_uniform()
+
+    def _start_uniform(self, iters: int = 60) -> None:
+        """Set a factorised layer's logits so that its choices start equally likely, as the joint form's do.
+        Zero logits would give every *variable value* the same probability, so a layer's lone skip (one block
+        value against MBConv's six kernel x expansion combinations) would start at P = 1/2 and the initial mode
+        would skip every layer that may.  Each layer's logits are fitted to the uniform distribution (L-BFGS on
+        its cross-entropy; exact for the spaces hwnas ships, whose variables form grids per block type)."""
+        for i, ch in enumerate(self.choices):
+            params = list(self.logits[i])
+            if len(ch) < 2 or len(params) < 2:
+                continue
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, tolerance_grad=1e-10, tolerance_change=1e-12,
+                                    line_search_fn="strong_wolfe")
+
+            def closure(opt: torch.optim.Optimizer = opt, i: int = i) -> torch.Tensor:
+                opt.zero_grad()
+                loss = -self.layer_log_probs(i).mean()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            for q in params:
+                q.grad = None
 
     # -- probabilities ---------------------------------------------------------------------------------
     def num_parameters(self) -> int:
@@ -135,23 +160,23 @@ class ChoiceDistribution(nn.Module):
                 "mode": str(self.mode())}
 
 
-def _natural(v: str) -> tuple[int, float | str]:
-    try:
-        return (0, float(v))
-    except ValueError:
-        return (1, v)
+#: how :func:`most_probable_satisfying` found its arch
+FOUND_BY = {"mode": "the distribution's mode", "beam": "the most probable satisfying arch (beam search)",
+            "fallback": "FALLBACK: the beam search found no satisfying arch; the most probable of {n} satisfying "
+                        "random draws (not what the distribution learned)"}
 
 
 def most_probable_satisfying(dist: ChoiceDistribution, hard: "HardFilter | None", beam: int = 512,
-                             fallback_draws: int = 200, seed: int = 0) -> Arch | None:
-    """The most probable arch that satisfies every hard bound: the mode if it does; else a beam search over
-    layers (log-probability order) that keeps only partial archs from which every additive upper bound is still
-    reachable, checked in full at the end; else the most probable of ``fallback_draws`` satisfying samples."""
+                             fallback_draws: int = 200, seed: int = 0) -> tuple[Arch | None, str]:
+    """The most probable arch that satisfies every hard bound, and how it was found (a key of :data:`FOUND_BY`):
+    the mode if it does; else a beam search over layers (log-probability order) that keeps only partial archs
+    from which every additive upper bound is still reachable, checked in full at the end; else -- said so, since
+    it is no longer what the distribution learned -- the most probable of ``fallback_draws`` satisfying samples."""
     import random
 
     mode = dist.mode()
     if hard is None or hard.ok(mode):
-        return mode
+        return mode, "mode"
     cost = hard.cost
     bounds = [(cost.to_raw(c.metric, c.hi), lc) for c in hard.constraints if c.hi is not None
               for lc in [cost.layer_costs(c.metric)] if lc is not None]
@@ -169,11 +194,11 @@ def most_probable_satisfying(dist: ChoiceDistribution, hard: "HardFilter | None"
     for _, chosen, _ in partial:
         a = Arch(dist.space_name, chosen)
         if hard.ok(a):
-            return a
+            return a, "beam"
     rng = random.Random(seed)
     try:
         drawn = {hard.sample(rng) for _ in range(fallback_draws)}
     except ConstraintError:  # nothing satisfies: the caller reports it
-        return None
+        return None, "fallback"
     with torch.no_grad():
-        return max(drawn, key=lambda a: float(dist.log_prob([a])[0]))
+        return max(drawn, key=lambda a: float(dist.log_prob([a])[0])), "fallback"

@@ -100,6 +100,8 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
                 }
             )
         res.update(strat.extra_result())
+        if strat.warnings:
+            res["warnings"] = list(strat.warnings)
         if strat.report():
             res["report"] = strat.report()
         outcome.result = res

@@ -7,19 +7,22 @@ A policy network progressively *morphs* networks instead of generating them from
   hidden units reads the layers in order, its last state embeds the network.
 * **Scale LSTM** (128 units): one step per group of layers (a stage), choosing from a scale table that moves
   one search variable of every layer in the group one value up or down (kernel, expansion, width scale, bits;
-  :meth:`SearchSpace.variables`) or keeps it.
+  :meth:`SearchSpace.variables`) or keeps it.  Each step also reads the group's own tokens (their mean
+  embedding), so that the action depends on what the group holds now, not only on the network's summary.
 * **Insert LSTM** (128 units): inserts, removes or keeps a layer at a place -- in a fixed-depth space, insert
   turns a ``skip`` into a block (the op from an insert table) and remove turns a block into ``skip``, where
   the space allows a skip.  The place is drawn from a distribution over L + 5 values, as the paper's check
   table; places past the last layer (the paper's appending) do not exist at fixed depth and are masked.
+  Each place's logit adds a score of that layer's own token.
 * Every action that would produce no change or an invalid arch is masked before sampling.  Adam, lr 6e-4,
-  weights uniform in [−0.1, 0.1].
+  weights uniform in [−0.1, 0.1] except the token embedding (N(0, 1): at U(−0.1, 0.1) the policy gave every
+  input network the same distribution to three decimals).
 
 REINFORCE over episodes: N branches (8) each apply T steps (10) from a seed network -- a named arch, random
 satisfying archs, later the top N networks of the previous episode -- with the advantage
 Σ_{t'≥t} r_{t'} − (T − t)·b, where b is a moving average of the per-step reward (so that (T − t)·b estimates
 the return from step t).  The reward is r = accuracy · Π_i V(U_i) with V(U) = p^{max(max(0, U/Cu − 1),
-max(0, Cl/U − 1))}, p = 0.9 (:class:`HingePenalty` ``kind='epnas'``): any mix of model size, FLOPs, compute
+max(0, Cl/U − 1))}, p = 0.9 (:class:`ExponentialPenalty`): any mix of model size, FLOPs, compute
 intensity (FLOPs/byte) and LUT latency, each with upper and lower bounds.
 
 Performance prediction: a candidate takes its weights from a global parameter dictionary keyed by (layer, op
@@ -41,14 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.constraints import HingePenalty
+from hwnas.constraints import ExponentialPenalty
 from hwnas.errors import ArchError
 from hwnas.io import atomic_path
 from hwnas.search.base import Strategy, register_strategy
 from hwnas.search.options import Option
 from hwnas.search.outputs import write_rows
 from hwnas.search.supernet_eval import WeightOptimizer
-from hwnas.space.arch import Arch
+from hwnas.space.arch import Arch, natural_key
 from hwnas.space.base import SearchSpace
 from hwnas.supernet.model import extract
 from hwnas.supernet.train import accuracy, recalibrate_bn, to_cl
@@ -67,7 +70,7 @@ class ActionSpace:
         self.layers = [tuple(layer.choices) for layer in space.layers]
         self.vars = [[space.variables(c) for c in ch] for ch in self.layers]
         names = sorted({k for vs in self.vars for v in vs for k in v} - {"block", "op"})
-        self.values = {n: sorted({v[n] for vs in self.vars for v in vs if n in v}, key=_natural) for n in names}
+        self.values = {n: sorted({v[n] for vs in self.vars for v in vs if n in v}, key=natural_key) for n in names}
         self.scale_table: list[tuple[str, int]] = [(n, d) for n in names for d in (+1, -1)] + [("keep", 0)]
         # groups: the stages (layer names s{stage}b{block}), else blocks of four layers
         stages: dict[str, list[int]] = {}
@@ -133,13 +136,6 @@ class ActionSpace:
         return arch.replace(place, self.insert_table[op] if kind == INSERT else "skip")
 
 
-def _natural(v: str) -> tuple[int, float | str]:
-    try:
-        return (0, float(v))
-    except ValueError:
-        return (1, v)
-
-
 # -- the policy -------------------------------------------------------------------------------------------
 
 class EPNASPolicy(nn.Module):
@@ -148,19 +144,42 @@ class EPNASPolicy(nn.Module):
         self.actions = actions
         self.embed = nn.Embedding(len(actions.vocab), emb)
         self.net_lstm = nn.LSTM(emb, net_hidden, batch_first=True)
-        self.scale_lstm = nn.LSTMCell(net_hidden, hidden)
+        self.scale_lstm = nn.LSTMCell(net_hidden + emb, hidden)
         self.scale_head = nn.Linear(hidden, len(actions.scale_table))
         self.insert_lstm = nn.LSTMCell(net_hidden, hidden)
         self.type_head = nn.Linear(hidden, 3)
         self.place_head = nn.Linear(hidden, actions.places)
+        self.place_token = nn.Linear(emb, 1)  # each layer's own token scores its place
         self.op_head = nn.Linear(hidden, len(actions.insert_table))
-        for p in self.parameters():
-            nn.init.uniform_(p, -0.1, 0.1)
+        for name, p in self.named_parameters():
+            if not name.startswith("embed"):
+                nn.init.uniform_(p, -0.1, 0.1)
+        # the token embedding keeps PyTorch's N(0, 1) start: at U(-0.1, 0.1), as the paper initialises everything,
+        # the LSTM's output barely depends on its input and different networks got the same action distribution
+
+    def tokens(self, arch: Arch) -> torch.Tensor:
+        """(layers, emb): each layer's choice token embedded."""
+        return self.embed(torch.tensor([self.actions.vocab[c] for c in arch.choices]))
 
     def network_embedding(self, arch: Arch) -> torch.Tensor:
-        ids = torch.tensor([[self.actions.vocab[c] for c in arch.choices]])
-        _, (h, _) = self.net_lstm(self.embed(ids))
+        _, (h, _) = self.net_lstm(self.tokens(arch)[None])
         return h[-1]  # (1, net_hidden)
+
+    def scale_input(self, emb: torch.Tensor, tokens: torch.Tensor, group: int) -> torch.Tensor:
+        """The scale LSTM's input at group ``group``: the network embedding and the group's own layers (their
+        tokens' mean), so that what it scales depends on what the group holds now."""
+        return torch.cat([emb, tokens[self.actions.groups[group]].mean(0, keepdim=True)], 1)
+
+    def place_logits(self, state: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        per_layer = self.place_token(tokens)[:, 0]
+        return self.place_head(state)[0] + torch.cat([per_layer, per_layer.new_zeros(EXTRA_PLACES)])
+
+    @torch.no_grad()
+    def first_scale_probs(self, arch: Arch) -> torch.Tensor:
+        """The unmasked distribution of the first scale action for ``arch`` (what tests compare across networks)."""
+        tok = self.tokens(arch)
+        state = self.scale_lstm(self.scale_input(self.network_embedding(arch), tok, 0))
+        return torch.softmax(self.scale_head(state[0])[0], -1)
 
     @staticmethod
     def _pick(logits: torch.Tensor, mask: torch.Tensor, g: torch.Generator,
@@ -173,6 +192,7 @@ class EPNASPolicy(nn.Module):
             forced: list[int] | None = None) -> tuple[Arch, list[int], torch.Tensor]:
         """Sample one step's actions (``forced``: replay given actions) -> (new arch, actions, log π)."""
         acts = self.actions
+        tok = self.tokens(arch)
         emb = self.network_embedding(arch)
         logp = torch.zeros(())
         taken: list[int] = []
@@ -180,7 +200,7 @@ class EPNASPolicy(nn.Module):
         state = None
         cur = arch
         for f in range(len(acts.groups)):
-            state = self.scale_lstm(emb, state)
+            state = self.scale_lstm(self.scale_input(emb, tok, f), state)
             a, lp = self._pick(self.scale_head(state[0])[0], acts.scale_mask(cur, f), g, next(it) if it else None)
             cur = acts.apply_scale(cur, f, a)
             taken.append(a)
@@ -189,7 +209,8 @@ class EPNASPolicy(nn.Module):
         kind, lp = self._pick(self.type_head(state[0])[0], acts.type_mask(cur), g, next(it) if it else None)
         logp = logp + lp
         state = self.insert_lstm(emb, state)
-        place, lp = self._pick(self.place_head(state[0])[0], acts.place_mask(cur, kind), g, next(it) if it else None)
+        place, lp = self._pick(self.place_logits(state[0], self.tokens(cur)), acts.place_mask(cur, kind), g,
+                               next(it) if it else None)
         logp = logp + lp
         op = 0
         if kind == INSERT:
@@ -331,7 +352,7 @@ class EPNASSearch(Strategy):
         self.policy = EPNASPolicy(self.actions)
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["lr"])
         self.baseline = Baseline(p["baseline_decay"])
-        self.penalty = HingePenalty(ctx.constraints, ctx.cost, kind="epnas", p=p["p"])
+        self.penalty = ExponentialPenalty(ctx.constraints, ctx.cost, p=p["p"])
         self.params_dict = ParamDict()
         self.gen = torch.Generator().manual_seed(self.seed)
         self.episode, self.episodes_log, self.search_wall = 0, [], 0.0
@@ -375,7 +396,8 @@ class EPNASSearch(Strategy):
         return acc
 
     def evaluate(self, arch: Arch, source: str) -> float:
-        acc = self.score(arch, source, evaluate=lambda: self.predict_performance(arch))
+        predict = self.context.known_accuracy or self.predict_performance
+        acc = self.score(arch, source, evaluate=lambda: predict(arch))
         r = self.reward(arch, acc)
         self.rewards[str(arch)] = r
         return r

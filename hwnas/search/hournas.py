@@ -4,7 +4,8 @@ Hourglass Lens").  Vital blocks first, then space proposals for the rest.
 1. **Vital layers** (:meth:`SearchSpace.vital_layers`: every block where resolution or channels change) are
    searched in a minimal supernet in which every other block is reduced to its shortcut.  Weights (training
    part) and θ_vital (validation part, Adam) are updated alternately; archs are drawn by Gumbel-Max at a
-   temperature τ_t = 5.0·0.9999^t (t counts every sampling iteration), and θ gets its gradient through the
+   temperature τ_t = τ0·d^t (t counts training steps, each one weight draw and one θ draw; d anneals τ0 = 5
+   to 0.5 by the last step unless ``tau_decay`` gives the paper's 0.9999), and θ gets its gradient through the
    sampled op's straight-through weight.  Each vital layer keeps its most important op.
 2. **Space proposals**: m = 8 matrices θ_i (layers x ops) optimised without data, in seconds, so that archs
    drawn from each proposal use what the targets allow: resource term (1/nm) Σ_j Σ_n |R_n(G(θ_j)) − T_n| / M_n,
@@ -30,6 +31,7 @@ share of its samples that meet the targets.  Resumes from ``hournas.pt`` at the 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -225,12 +227,16 @@ class HourNASSearch(JointSearch):
                Option("epochs", int, 4, "stage 2: epochs on the non-vital layers inside the proposals", min=1),
                Option("proposals", int, 8, "space proposals m", min=1),
                Option("proposal_iters", int, 1000, "optimisation steps of the proposals (data-free)", min=1),
-               Option("vital_share", float, 0.5, "share of an upper bound's headroom (above the smallest arch) the "
-                      "vital layers may take", min=0, max=1),
+               Option("vital_share", float, 1.0, "share of an upper bound's headroom (above the smallest arch) the "
+                      "vital layers may take (1: the paper's rule, each vital layer's most important op within the "
+                      "bound)", min=0, max=1),
                Option("margin", float, 0.02, "proposals aim this far inside each bound", min=0, max=0.5),
                Option("proposal_tau", float, 0.5, "Gumbel-softmax temperature of the proposals' draws", min=1e-3),
                Option("tau0", float, 5.0, "initial Gumbel temperature", min=1e-3),
-               Option("tau_decay", float, 0.9999, "temperature factor per sampling iteration", min=0, max=1),
+               Option("tau_decay", float, 0.0, "temperature factor per step (the paper: 0.9999, for ImageNet's "
+                      "thousands of steps; 0: the factor that brings tau0 to tau_final at the last step)", min=0,
+                      max=1),
+               Option("tau_final", float, 0.5, "temperature at the last step when tau_decay is 0", min=1e-3),
                Option("alpha", float, 5.0, "stage 2: weight of the resource term in the architecture loss", min=0),
                Option("beta", float, 1e-2, "weight of the proposals' orthogonality term", min=0),
                Option("lr", float, 0.1, "SGD learning rate of the weights", min=0),
@@ -259,7 +265,18 @@ class HourNASSearch(JointSearch):
 
     @property
     def tau(self) -> float:
-        return temperature(self.t, self.params["tau0"], self.params["tau_decay"])
+        return temperature(self.t, self.params["tau0"], self.decay)
+
+    @property
+    def decay(self) -> float:
+        """τ's factor per step: the given one, or (τ_final/τ0)^(1/steps) so that a short search anneals fully
+        (at 0.9999 a search of a few hundred steps would keep τ near 5, where every Gumbel-softmax draw is
+        nearly uniform and θ gets almost no gradient)."""
+        p = self.params
+        if p["tau_decay"]:
+            return p["tau_decay"]
+        steps = self.steps_per_epoch * (p["vital_epochs"] + p["epochs"])
+        return (p["tau_final"] / p["tau0"]) ** (1 / max(steps, 1))
 
     # -- stage 1 ---------------------------------------------------------------------------------------
     def vital_path(self, arch: Arch) -> list[str | None]:
@@ -268,13 +285,12 @@ class HourNASSearch(JointSearch):
     def vital_epoch(self) -> None:
         for x, y in self.train_batches():
             arch, _ = self.theta_vital.gumbel(self.tau, self.gen)
-            self.t += 1
             self.net.train()
             self.w_opt.backward(F.cross_entropy(self.net(x, self.vital_path(arch)), y))
             self.w_opt.step()
             xv, yv = self.val_batch()
             arch, w = self.theta_vital.gumbel(self.tau, self.gen)
-            self.t += 1
+            self.t += 1  # τ advances once per step (one weight draw and one θ draw)
             scales = [w[i][w[i].argmax()] if i in self.vital else None for i in range(len(w))]
             loss = F.cross_entropy(self.net(xv, self.vital_path(arch), scales), yv)
             self.v_opt.zero_grad()
@@ -283,8 +299,9 @@ class HourNASSearch(JointSearch):
             self.net.zero_grad(set_to_none=True)
 
     def choose_vital(self) -> dict[int, str]:
-        """Each vital layer's most important op, within a share of the headroom: with every other layer at its
-        cheapest op, the vital layers may use at most ``vital_share`` of what an upper bound allows above the
+        """Each vital layer's most important op (the paper: the largest θ), kept within the bounds: with every other
+        layer at its cheapest op, the vital layers may use at most ``vital_share`` (default 1: all, the paper's
+        rule; lower it to leave the proposals more room) of what an upper bound allows above the
         space's smallest arch, so that the proposals keep room to search the non-vital layers."""
         from hwnas.constraints import HardFilter
 
@@ -304,7 +321,7 @@ class HourNASSearch(JointSearch):
             lo = cost.minimum(c.metric)
             hi = c.hi if c.hi is None or lo is None else lo + share * (c.hi - lo)
             tighter.append(Constraint(c.metric, c.lo, hi))
-        a = most_probable_satisfying(d, HardFilter(tighter, cost) if tighter else None, seed=self.seed)
+        a, _ = most_probable_satisfying(d, HardFilter(tighter, cost) if tighter else None, seed=self.seed)
         if a is None:
             raise ConstraintError("no choice of the vital layers leaves room for the bounds; loosen them")
         return {i: a.choices[i] for i in self.vital}
@@ -331,7 +348,6 @@ class HourNASSearch(JointSearch):
         idx = soft.argmax(-1)
         hard = torch.zeros_like(soft).scatter_(-1, idx[:, None], 1.0)
         w = pi_st * (hard - soft.detach() + soft)
-        self.t += 1
         arch = Arch(self.space.name, tuple(ch[int(k)] for ch, k in zip(self.proposals.choices, idx)))
         scales = [w[i, idx[i]] if i in self.nonvital else None for i in range(len(idx))]
         return j, arch, w, scales
@@ -353,6 +369,7 @@ class HourNASSearch(JointSearch):
             loss.backward()
             self.p_opt.step()
             self.net.zero_grad(set_to_none=True)
+            self.t += 1  # τ advances once per step
 
     def best_proposal(self) -> int:
         return int(self.pi.detach().argmax())
@@ -393,14 +410,14 @@ class HourNASSearch(JointSearch):
         if self.final is not None:
             return
         j = self.best_proposal()
-        final = most_probable_satisfying(self.proposals.distribution(j, self.space), self.hard, seed=self.seed)
-        if final is None:
-            raise ConstraintError("no arch of the best proposal satisfies the constraints; loosen them")
-        self.finish(final, f"result: proposal {j}, most probable ops")
+        final, found_by = most_probable_satisfying(self.proposals.distribution(j, self.space), self.hard,
+                                                   seed=self.seed)
+        self.finish(final, f"result: proposal {j}", found_by)
 
     def path_accuracy(self, path: list[str | None]) -> float:
-        """Held-out accuracy of the minimal supernet's path (non-vital blocks as shortcuts), BN recalibrated."""
-        return subnet_accuracy(_Path(self.net, path), self.context.data, True, 5)
+        """Held-out accuracy of the minimal supernet's path (non-vital blocks as shortcuts), BN recalibrated on a
+        copy (the training supernet's running statistics stay as they are)."""
+        return subnet_accuracy(_Path(copy.deepcopy(self.net), path), self.context.data, True, 5)
 
     # -- reports -----------------------------------------------------------------------------------------
     def proposal_report(self, n: int = 1000, taus: tuple[float, ...] = (1.0, 0.1)) -> list[dict[str, Any]]:

@@ -10,13 +10,13 @@ from typing import Any, Iterator
 
 import torch
 
-from hwnas.errors import DataError
+from hwnas.errors import ConstraintError, DataError
 from hwnas.search.base import Record, Strategy
+from hwnas.search.distribution import FOUND_BY
 from hwnas.search.outputs import write_rows
 from hwnas.search.supernet_eval import WeightOptimizer
 from hwnas.space.arch import Arch
-from hwnas.supernet.model import extract
-from hwnas.supernet.train import subnet_accuracy, to_cl
+from hwnas.supernet.train import to_cl
 
 
 class JointSearch(Strategy):
@@ -42,6 +42,7 @@ class JointSearch(Strategy):
         self.gen = torch.Generator().manual_seed(self.seed)
         self.epoch, self.epochs_log, self.search_wall = 0, [], 0.0
         self.final: Arch | None = None
+        self.found_by = ""
         self._val: Iterator | None = None
         self._val_epoch = 0
 
@@ -61,11 +62,21 @@ class JointSearch(Strategy):
         return to_cl(x), y
 
     def accuracy(self, arch: Arch) -> float:
-        """Held-out accuracy with the supernet's current weights (BN recalibrated on a copy)."""
-        return subnet_accuracy(extract(self.net, arch), self.context.data, True, 5)
+        """Held-out accuracy with the supernet's current weights: the search's evaluator, which scores through
+        this same supernet (extracted subnet, BN recalibrated on the copy)."""
+        return self._evaluate(arch)
 
-    def finish(self, arch: Arch, source: str) -> None:
-        self.score(arch, source, fresh=True, evaluate=lambda: self.accuracy(arch))
+    def finish(self, arch: Arch | None, source: str, found_by: str) -> None:
+        """Score and keep the result; ``found_by`` (a key of :data:`FOUND_BY`) is reported, and a fallback is a
+        warning in result.yaml and on the console."""
+        if arch is None:
+            raise ConstraintError("no arch satisfying the constraints was found near the learned distribution; "
+                                  "loosen them")
+        self.found_by = found_by
+        if found_by == "fallback":
+            self.warnings.append(FOUND_BY["fallback"].format(n=200))
+        self.score(arch, f"{source} ({FOUND_BY[found_by].split(':')[0]})", fresh=True,
+                   evaluate=lambda: self.accuracy(arch))
         self.final = arch
         self.save()
 
@@ -96,6 +107,7 @@ class JointSearch(Strategy):
         self.save_checkpoint({"net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(), "epoch": self.epoch,
                               "epochs_log": self.epochs_log, "gen": self.gen.get_state(), "wall": self.search_wall,
                               "val_epoch": self._val_epoch, "final": str(self.final) if self.final is not None else "",
+                              "found_by": self.found_by,
                               **self.save_extra()})
 
     def restore(self, ck: dict[str, Any]) -> None:
@@ -105,4 +117,7 @@ class JointSearch(Strategy):
         self.gen.set_state(ck["gen"])
         self.search_wall, self._val_epoch = float(ck["wall"]), int(ck["val_epoch"])
         self.final = self.space.parse(ck["final"]) if ck.get("final") else None
+        self.found_by = str(ck.get("found_by", ""))
+        if self.found_by == "fallback":
+            self.warnings.append(FOUND_BY["fallback"].format(n=200))
         self.load_extra(ck)

@@ -29,8 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hwnas.constraints import HingePenalty
-from hwnas.errors import ConstraintError
+from hwnas.constraints import HingeCost
 from hwnas.io import atomic_path
 from hwnas.search.base import register_strategy
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
@@ -86,8 +85,10 @@ class ProbabilisticSearch(JointSearch):
                       "throughout; >= epochs: factorised throughout)", min=0),
                Option("lam", float, 0.25, "adaptive sampling: K = max(1, ceil(lam * entropy))", min=0),
                Option("k", int, 0, "fixed K archs per step instead of adaptive (0: adaptive)", min=0),
-               Option("beta", float, 0.3, "weight of the cost term", min=0),
-               Option("alpha_lr", float, 0.016, "Adam learning rate of the architecture parameters", min=0),
+               Option("beta", float, 1.0, "weight of the cost term (the paper: 0.3; 1 makes the importance weights "
+                      "sum to 0 when any sample violates, a baseline the short schedules need)", min=0),
+               Option("alpha_lr", float, 0.05, "Adam learning rate of the architecture parameters (the paper: "
+                      "0.016 over ~100x more steps)", min=0),
                Option("lr", float, 0.05, "SGD learning rate of the weights (cosine decay)", min=0),
                Option("batch_size", int, 64, "images per step, for weights and for architecture parameters", min=1))
 
@@ -104,7 +105,7 @@ class ProbabilisticSearch(JointSearch):
         self.setup_training(p["batch_size"], p["epochs"], p["lr"])
         self.dist = ChoiceDistribution(self.space, factorised=p["theta"] > 0)
         self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=p["alpha_lr"])
-        self.penalty = HingePenalty(ctx.constraints, ctx.cost, kind="fpnas", beta=1.0)
+        self.penalty = HingeCost(ctx.constraints, ctx.cost, beta=1.0)
         self.samples = 0
 
     # -- one step --------------------------------------------------------------------------------------
@@ -168,11 +169,8 @@ class ProbabilisticSearch(JointSearch):
             self.checkpoint()
         if self.final is not None:  # resumed after the end
             return
-        final = most_probable_satisfying(self.dist, self.hard, seed=self.seed)
-        if final is None:
-            raise ConstraintError("no arch satisfying the constraints was found near the learned distribution; "
-                                  "loosen them")
-        self.finish(final, "result: most probable satisfying arch")
+        final, found_by = most_probable_satisfying(self.dist, self.hard, seed=self.seed)
+        self.finish(final, "result", found_by)
 
     def expected_costs(self) -> dict[str, float]:
         """E_P[cost] of each constrained additive metric, exactly from the per-layer cost arrays (latency: the

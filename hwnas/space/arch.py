@@ -8,6 +8,7 @@ Checking the tokens against the space is the space's job (:meth:`SearchSpace.che
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +68,10 @@ class Arch:
     @staticmethod
     def from_json(text: str) -> "Arch":
         return Arch.from_dict(json.loads(text))
+
+
+def natural_key(value: str) -> tuple:
+    """Order search-variable values as a person would: numbers by value and the numbers inside tokens too
+    (``w2a4 < w3a4 < w4a4 < w32a32``, ``k3 < k5``), not as strings (where ``w32a32`` sorts before ``w3a4``)."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", value)
+    return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts) if p != "")

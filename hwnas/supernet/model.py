@@ -95,6 +95,16 @@ class ChoiceLayer(nn.Module):
                         self.alphas.setdefault(self._alpha_key(gindex[_group_key(sig, shared)], name, sig),
                                                nn.Parameter(torch.full(p.shape, PACT_INIT)))
         self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]] = {}
+        self._view_bns: dict[OpSig, list[tuple[nn.Module, str]]] = {}
+
+    def __deepcopy__(self, memo: dict) -> "ChoiceLayer":
+        """A copy without the cached views (their slots hold slices of this layer's tensors, which cannot be
+        deep-copied while they are part of a graph); the copy builds its own views when it runs."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = {} if k in ("_views", "_view_bns") else copy.deepcopy(v, memo)
+        return new
 
     @staticmethod
     def _alpha_key(group: int, name: str, sig: OpSig) -> str:
@@ -118,6 +128,8 @@ class ChoiceLayer(nn.Module):
                 for store in (mod._parameters, mod._buffers):
                     slots += [(store, k, prefix + k) for k, v in store.items() if v is not None]
             self._views[sig] = (m, shapes, slots)
+            self._view_bns[sig] = [(mod, name) for name, mod in m.named_modules()
+                                   if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
         return self._views[sig]
 
     def resolve(self, choice: str) -> tuple[nn.Module, OpSig | None] | None:
@@ -140,6 +152,11 @@ class ChoiceLayer(nn.Module):
         tensors = self.tensors(self.route[choice][0], sig, shapes)
         for store, key, full in slots:  # the view module is private: its slots simply hold the slices
             store[key] = tensors[full]
+        # the view's BatchNorms follow their parent's momentum: BN recalibration sets it to None (a cumulative
+        # average) on the registered parents only, and a view left at 0.1 would keep 10% of one batch's statistics
+        parent_mods = dict(parent.named_modules())
+        for bn, name in self._view_bns[sig]:
+            bn.momentum = parent_mods[name].momentum
         return m(x)
 
     def state_for(self, choice: str) -> dict[str, torch.Tensor] | None:
