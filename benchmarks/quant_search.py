@@ -33,7 +33,7 @@ from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.search import get_strategy
 from hwnas.search.supernet_eval import SupernetTrainer
 from hwnas.space import get_space
-from hwnas.supernet.api import load_supernet, train_supernet
+from hwnas.supernet.api import load_supernet, pact_levels, train_supernet
 from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
 from shared_data import CIFAR, cifar_splits
 
@@ -50,21 +50,36 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-latency", action="store_true",
                     help="leave out the ORT int8/fp32 timing (for a run beside other CPU work, which would skew it)")
+    ap.add_argument("--latency-only", action="store_true", help="only the ORT int8/fp32 timing")
+    ap.add_argument("--train-images", type=int, default=8000,
+                    help="training images of the CIFAR-10 copy (8000: data_batch_1 less the held-out 2000, the cut "
+                         "of the earlier figures)")
+    ap.add_argument("--pact-init", default="data", choices=["data", "pact"],
+                    help="clipping levels: data (start at the activations' 99.9th percentile, learn below α too) or "
+                         "pact (PACT as published)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    data = cifar_splits(2000)[0] if os.path.isdir(CIFAR) else load_dataset("digits")
+    if a.latency_only:
+        return latency(get_space("resnet"), time.time())
+    data = (cifar_splits(2000, train=a.train_images, first_batch_only=a.train_images <= 8000)[0]
+            if os.path.isdir(CIFAR) else load_dataset("digits"))
     sp = get_space("resnet", input_size=data.image_size, num_classes=data.num_classes)
-    d = os.path.join(a.out, f"supernet-{data.name}-{a.sharing}-e{a.epochs}")
+    d = os.path.join(a.out, f"supernet-{data.name}{len(data.y_train)}-{a.sharing}-e{a.epochs}-{a.pact_init}")
     ck = os.path.join(d, CKPT)
     t0 = time.time()
     if not (os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= a.epochs):
         train_supernet(sp, data, TrainConfig(epochs=a.epochs, lr=0.05, batch_size=128), d, resume=True,
-                       sharing=a.sharing)
+                       sharing=a.sharing, pact_init=a.pact_init)
     net, _ = load_supernet(ck)
     trainer = SupernetTrainer(net, data)
     print(f"quantization supernet on {data.name} ({len(data.y_train)} train / {len(data.y_val)} held-out), "
-          f"{a.epochs} epochs, {a.sharing} sharing: {time.time() - t0:.0f} s", flush=True)
-    for label, bits in (("2W2A", "w2a2"), ("4W4A", "w4a4"), ("8W8A (int8)", "w8a8"), ("float", "w32a32")):
+          f"{a.epochs} epochs, {a.sharing} sharing, clipping levels '{a.pact_init}': {time.time() - t0:.0f} s",
+          flush=True)
+    lv = list(pact_levels(net).values())
+    print(f"  PACT levels after training: {len(lv)}, min {min(lv):.3f}, median {statistics.median(lv):.3f}, "
+          f"max {max(lv):.3f}", flush=True)
+    for label, bits in (("1W2A", "w1a2"), ("2W2A", "w2a2"), ("4W4A", "w4a4"), ("8W8A (int8)", "w8a8"),
+                        ("float", "w32a32")):
         arch = sp.parse(",".join([f"c1.0_{bits}"] * len(sp.layers)))
         print(f"  uniform {label:<12} inherited accuracy {100 * trainer.accuracy(arch):.2f}%", flush=True)
     deploy = get_space("resnet")
@@ -89,7 +104,11 @@ def main() -> None:
     if a.skip_latency:
         print(f"int8 / fp32 timing skipped (--skip-latency); wall {time.time() - t0:.0f} s")
         return
-    # int8 vs fp32 on ORT CPU
+    latency(deploy, t0)
+
+
+def latency(deploy, t0: float) -> None:
+    """int8 vs fp32 on ONNX Runtime CPU, same widths, interleaved rounds."""
     with get_profiler("ort", threads=1, config=TimingConfig(rounds=6, block=20)) as ort:
         x_shape = deploy.input_shape
         pairs = []

@@ -1,11 +1,13 @@
 """Does the supernet rank archs the way training them alone does?  (One-shot ranking fidelity, CIFAR-10 copy.)
 
-On the CIFAR-10 copy in ../shared (one training batch, the test batch) at 32 px: the training batch is split into
-a training part and a held-out part (``--holdout``); the test batch is only for reporting.
+On the CIFAR-10 copy in ../shared (50,000 training images, the test batch): the training images are cut into
+``--train-images`` for training and a held-out part (``--holdout``), at ``--size`` px (images resized, both sides
+the same); the test batch is only for reporting.  ``--first-batch-only`` reproduces the earlier figures' cut.
 
-1. Train a ``proxyless`` supernet on the training part, once with entangled and once with separate sharing
-   (SPOS uniform path sampling), for each of ``--supernet-epochs`` (a comma list: longer training is one of the
-   levers against poor ranking).
+1. Train a supernet of ``--space`` on the training part, for each sharing (``--sharing``), each of
+   ``--supernet-epochs`` (a comma list) and each training lever in ``--levers`` (a comma list of names:
+   ``base`` = SPOS's one uniform path; ``sandwich`` = largest + smallest + 2 random; ``distill`` = sandwich with
+   in-place distillation; ``fair`` = FairNAS strict fairness; ``fair+distill``; see hwnas/supernet/levers.py).
 2. Pick ``--archs`` archs spread over the space's latency range (the published Pixel-1 LUT's sum of ops, so
    nothing is measured here) and train each one standalone from scratch with one recipe (``--epochs``); a few
    of them (``--repeats``) again with two other seeds, to show the noise of standalone training itself.
@@ -17,9 +19,11 @@ a training part and a held-out part (``--holdout``); the test batch is only for 
    a binomial sd of about 1.1 points): τ with both sides scored on the 10,000-image test batch.
 
 Shows progress, writes every finished piece to ``--out`` (JSON + checkpoints) and resumes from it, so it can run
-in the background (``nohup ... &``; about 45 minutes on 2 cores at the defaults, one thread):
+in the background (``nohup ... &``), and in parts (``--part supernets``, ``--part standalone`` -- two processes
+can run them side by side on the same ``--out`` -- then ``--part report``).  ``--device cuda`` trains on a GPU; the
+report names the device.
 
-    .venv/bin/python benchmarks/ranking_fidelity.py [--out runs/ranking] [--threads 2]
+    .venv/bin/python benchmarks/ranking_fidelity.py [--out runs/ranking] [--threads 1] [--part all]
 """
 
 from __future__ import annotations
@@ -40,9 +44,25 @@ from hwnas.lut.fidelity import spread_archs
 from hwnas.lut.importers import import_proxylessnas
 from hwnas.space import get_space
 from hwnas.supernet.api import load_supernet, train_supernet
+from hwnas.supernet.levers import Recipe
 from hwnas.supernet.model import extract
 from hwnas.supernet.train import CKPT, TrainConfig, accuracy, load_checkpoint, recalibrate_bn, train
 from shared_data import PIXEL, cifar_splits
+
+
+LEVERS = {"base": Recipe(), "sandwich": Recipe(sandwich=2), "distill": Recipe(sandwich=2, distill=True),
+          "fair": Recipe(fair=True), "fair+distill": Recipe(sandwich=0, fair=True, distill=True)}
+
+
+def resized(ds, size: int):
+    """``ds`` at ``size`` px (bilinear, antialiased), or ``ds`` itself at its own size."""
+    from hwnas.data import Dataset
+
+    if size == ds.image_size:
+        return ds
+    r = lambda x: torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)  # noqa: E731
+    return Dataset(ds.name, r(ds.x_train), ds.y_train, r(ds.x_val), ds.y_val, ds.num_classes, ds.flip,
+                   max(1, ds.pad * size // ds.image_size))
 
 
 class Store:
@@ -56,7 +76,10 @@ class Store:
         return self.d.get(key)
 
     def put(self, key: str, value) -> None:
-        self.d[key] = value
+        if os.path.exists(self.path):  # another part may have written since: merge, ours wins for this key
+            self.d = {**json.load(open(self.path)), key: value}
+        else:
+            self.d[key] = value
         atomic_write_text(self.path, json.dumps(self.d, indent=1))
 
 
@@ -75,38 +98,68 @@ def progress_cb(label: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/ranking")
-    ap.add_argument("--archs", type=int, default=12)
+    ap.add_argument("--archs", type=int, default=20)
+    ap.add_argument("--space", default="proxyless")
+    ap.add_argument("--levers", default="base,sandwich,distill,fair")
+    ap.add_argument("--train-images", type=int, default=5000)
+    ap.add_argument("--size", type=int, default=16, help="image size of both sides (CIFAR is 32 px)")
+    ap.add_argument("--first-batch-only", action="store_true", help="data_batch_1 alone (the earlier cut)")
+    ap.add_argument("--part", default="all", choices=["all", "supernets", "standalone", "report"])
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=2, help="archs trained again with two more seeds")
     ap.add_argument("--supernet-epochs", default="15", help="comma list: one supernet per value (and sharing)")
-    ap.add_argument("--epochs", type=int, default=10, help="standalone training epochs per arch")
+    ap.add_argument("--epochs", type=int, default=15, help="standalone training epochs per arch")
     ap.add_argument("--bn-batches", default="20", help="comma list: BN recalibration batches before scoring")
     ap.add_argument("--holdout", type=int, default=2000)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sharing", default="entangled,separate")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sharing", default="entangled")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
     store = Store(a.out)
-    data, test = cifar_splits(a.holdout)
-    sp = get_space("proxyless", input_size=32, num_classes=10)
-    deploy = get_space("proxyless")
-    pred = LatencyPredictor(import_proxylessnas(PIXEL), deploy)
+    data, test = cifar_splits(a.holdout, train=a.train_images, first_batch_only=a.first_batch_only)
+    data, test = resized(data, a.size), resized(test, a.size)
+    sp = get_space(a.space, input_size=a.size, num_classes=10)
+    deploy = get_space(a.space)
+    if a.space == "proxyless":
+        pred, unit = LatencyPredictor(import_proxylessnas(PIXEL), deploy), "ms (Pixel-1 LUT)"
+    else:  # no published LUT: spread over MACs
+        from hwnas.constraints import CostModel
+
+        pred, unit = _MacsPredictor(CostModel(deploy)), "MMACs"
     archs = [str(x) for x in spread_archs(deploy, pred, a.archs, seed=11)]
-    print(f"{len(archs)} archs spread over {pred.predict(deploy.parse(archs[0])):.0f}..."
-          f"{pred.predict(deploy.parse(archs[-1])):.0f} ms (Pixel-1 LUT); {len(data.y_train)} training / "
-          f"{len(data.y_val)} held-out / {len(test.y_val)} test images", flush=True)
+    device = a.device if a.device == "cpu" else f"{a.device} ({torch.cuda.get_device_name(0)})"
+    print(f"{a.space}: {len(archs)} archs spread over {pred.predict(deploy.parse(archs[0])):.0f}..."
+          f"{pred.predict(deploy.parse(archs[-1])):.0f} {unit}; {len(data.y_train)} training / "
+          f"{len(data.y_val)} held-out / {len(test.y_val)} test images at {a.size} px; device {device}", flush=True)
+    store.put("setting", {"space": a.space, "archs": len(archs), "train_images": len(data.y_train),
+                          "holdout": len(data.y_val), "size": a.size, "standalone_epochs": a.epochs,
+                          "device": device, "supernet_epochs": a.supernet_epochs})
     t0 = time.time()
     # 1. supernets: one per (sharing, epochs); each is scored on the same archs, per BN recalibration size
     sn_acc: dict[str, dict[str, float]] = {}
     sn_test: dict[str, dict[str, float]] = {}  # diagnostic only: scored on the 10,000-image test batch
-    for sharing in a.sharing.split(","):
-        for epochs in map(int, a.supernet_epochs.split(",")):
-            name = f"{sharing}-e{epochs}"
+    plan = [(s, e, lv) for s in a.sharing.split(",") for e in map(int, a.supernet_epochs.split(","))
+            for lv in a.levers.split(",")]
+    for sharing, epochs, lever in plan:
+            if a.part == "standalone":
+                break
+            name = f"{sharing}-e{epochs}-{lever}"
             d = os.path.join(a.out, f"supernet-{name}")
             ck = os.path.join(d, CKPT)
+            done = f"supernet_acc/{name}-bn{a.bn_batches.split(',')[-1]}"
+            if a.part == "report":
+                if store.get(done):
+                    for bn in map(int, a.bn_batches.split(",")):
+                        sn_acc[f"{name}-bn{bn}"] = store.get(f"supernet_acc/{name}-bn{bn}")
+                        sn_test[f"{name}-bn{bn}"] = store.get(f"supernet_test/{name}-bn{bn}")
+                continue
             if not (os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= epochs):
+                t1 = time.time()
                 train_supernet(sp, data, TrainConfig(epochs=epochs, lr=0.05, seed=0), d, resume=True,
-                               progress=progress_cb(f"supernet {name}"), sharing=sharing)
+                               progress=progress_cb(f"supernet {name}"), sharing=sharing, recipe=LEVERS[lever],
+                               device=a.device)
+                store.put(f"supernet_wall/{name}", round(time.time() - t1, 1))
             net, _ = load_supernet(ck)
             for bn in map(int, a.bn_batches.split(",")):
                 key = f"supernet_acc/{name}-bn{bn}"
@@ -119,13 +172,13 @@ def main() -> None:
                 store.put(key, accs)
                 store.put(f"supernet_test/{name}-bn{bn}", on_test)
                 sn_acc[f"{name}-bn{bn}"], sn_test[f"{name}-bn{bn}"] = accs, on_test
-                print(f"supernet ({sharing}, {epochs} epochs) scored {len(accs)} archs after {bn} BN recalibration "
-                      f"batches; {time.time() - t0:.0f} s", flush=True)
+                print(f"supernet ({sharing}, {epochs} epochs, {lever}) scored {len(accs)} archs after {bn} BN "
+                      f"recalibration batches; {time.time() - t0:.0f} s", flush=True)
     # 2. standalone training
     jobs = [(x, 0) for x in archs] + [(x, s) for x in archs[:: max(1, len(archs) // a.repeats)][: a.repeats]
                                       for s in (1, 2)]
     standalone = store.get("standalone") or {}
-    for x, seed in jobs:
+    for x, seed in jobs if a.part in ("all", "standalone") else []:
         key = f"{x}|{seed}"
         if key in standalone:
             continue
@@ -133,15 +186,20 @@ def main() -> None:
         torch.manual_seed(seed)
         d = os.path.join(a.out, "standalone", f"{archs.index(x)}-s{seed}")
         res = train(net, lambda m, xb, g: m(xb), data, TrainConfig(epochs=a.epochs, lr=0.05, seed=seed), d,
-                    {"kind": "subnet"}, resume=True, progress=progress_cb(f"arch {archs.index(x)} seed {seed}"))
+                    {"kind": "subnet"}, resume=True, progress=progress_cb(f"arch {archs.index(x)} seed {seed}"),
+                    device=a.device)
+        net = net.cpu()
         if res.interrupted:
             return
         standalone[key] = {"heldout": accuracy(net, data.x_val, data.y_val),
                            "test": accuracy(net, test.x_val, test.y_val)}
+        standalone = {**(store.get("standalone") or {}), **standalone}
         store.put("standalone", standalone)
         print(f"arch {archs.index(x)} seed {seed}: held-out {standalone[key]['heldout']:.4f}, test "
               f"{standalone[key]['test']:.4f}; {time.time() - t0:.0f} s", flush=True)
     # 3. report
+    if a.part in ("supernets", "standalone"):
+        return
     alone = np.array([standalone[f"{x}|0"]["heldout"] for x in archs])
     tests = [standalone[f"{x}|0"]["test"] for x in archs]
     print(f"\nstandalone accuracy (held-out part, seed 0): {alone.min():.4f}..{alone.max():.4f}; test batch "
@@ -175,6 +233,21 @@ def main() -> None:
                                        "top5": top[5], "standalone_epochs": a.epochs,
                                        "kendall_tau_test_batch": tau_t.statistic})
     print(f"wall {time.time() - t0:.0f} s")
+
+
+class _MacsPredictor:
+    """Spreads archs over MACs (in millions) where the space has no published LUT."""
+
+    def __init__(self, cost) -> None:
+        self.cost = cost
+
+    def layer_costs(self):
+        return self.cost.layer_costs("macs")
+
+    def raw(self, arch) -> float:
+        return self.cost.metrics(arch, ["macs"])["macs"] / 1e6
+
+    predict = raw
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Where the benchmarks find ../shared's data, and the one way they cut the CIFAR-10 copy.
 
-The copy holds one training batch and the test batch.  Search and ranking must never look at the test batch, so
-the training batch is split into a training part and a held-out part (``holdout`` images, seeded permutation);
-the test batch is only for reporting.
+The copy holds all 50,000 training images (data_batch_1..5) and the test batch.  Search and ranking must never look
+at the test batch, so the training images are split into a training part and a held-out part (``holdout`` images,
+seeded permutation); the test batch is only for reporting.  Each benchmark sets its cut explicitly: ``train``
+images of the training part (None: all the rest).  ``train=8000, holdout=2000`` is the cut every figure before
+the full set arrived used (data_batch_1 alone, 10,000 images).
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ CIFAR = os.path.join(SHARED, "data", "cifar10-batches-py")
 PIXEL = os.path.join(SHARED, "data", "luts", "proxylessnas_mobile_trim.yaml")
 
 
-def cifar_splits(holdout: int = 2000, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """(search data: training part + held-out part of the training batch, test data: same training part + the
-    test batch as its held-out split)."""
+def cifar_splits(holdout: int = 2000, seed: int = 0, train: int | None = None,
+                 first_batch_only: bool = False) -> tuple[Dataset, Dataset]:
+    """(search data: training part + held-out part of the training images, test data: same training part + the
+    test batch as its held-out split).  ``first_batch_only``: data_batch_1 alone (the earlier figures' source)."""
     full = load_dataset(f"cifar10:{CIFAR}")
+    if first_batch_only:
+        full = Dataset(full.name, full.x_train[:10_000], full.y_train[:10_000], full.x_val, full.y_val, 10)
     perm = torch.randperm(len(full.y_train), generator=torch.Generator().manual_seed(seed))
     tr, ho = perm[holdout:], perm[:holdout]
+    if train is not None:
+        tr = tr[:train]
     search = Dataset("cifar10-copy", full.x_train[tr], full.y_train[tr], full.x_train[ho], full.y_train[ho], 10,
                      flip=True, pad=4)
     test = Dataset("cifar10-copy-test", full.x_train[tr], full.y_train[tr], full.x_val, full.y_val, 10, flip=True,

@@ -112,3 +112,102 @@ def test_int8_choice_exists_and_costs_64_bitops_per_mac():
     a = sp.parse(",".join(["c1.0_w8a8"] * 8))
     rep = count_arch(sp, a)
     assert rep.bitops == (rep.macs - rep.layers[0].macs - rep.layers[-1].macs) * 64
+
+
+# ---- issue 23: clipping levels that learn, 1-bit weights that learn, SPOS's own setting ----------------------
+
+def test_one_bit_weights_of_different_magnitudes_get_their_own_gradients():
+    """DoReFa's 1-bit estimator passes the gradient straight through sign(): w_q = sign(w)·E|w|, so
+    ∂L/∂w_i = g_i·E|w| + sign(w_i)·mean(g·sign(w)).  torch.sign alone gave every weight the same |gradient|."""
+    from hwnas.space.ops import quantize_weight
+
+    w = torch.tensor([-2.0, -0.3, 0.01, 0.5, 3.0], requires_grad=True)
+    g = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0])
+    (quantize_weight(w, 1) * g).sum().backward()
+    s = torch.sign(w.detach())
+    expected = g * w.detach().abs().mean() + s * (g * s).mean()
+    assert torch.allclose(w.grad, expected, atol=1e-6)
+    assert len({round(abs(v), 6) for v in w.grad.tolist()}) > 2
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_low_bit_weights_pass_a_gradient_to_every_weight(bits):
+    from hwnas.space.ops import quantize_weight
+
+    torch.manual_seed(0)
+    w = torch.randn(8, 4, 3, 3, requires_grad=True)
+    q = quantize_weight(w, bits)
+    assert len(torch.unique(q.detach())) <= 2 ** bits
+    (q * torch.randn_like(q)).sum().backward()
+    assert bool((w.grad != 0).all()) and len(torch.unique(w.grad.abs())) > 10
+
+
+def test_pact_levels_start_from_the_data_and_move_during_training(tmp_path):
+    """PACT's start (10) is above every activation here, so ∂L/∂α = 0 and α only decays; under ``data`` each level
+    starts at the 99.9th percentile of what it clips and also learns from the activations below it, so it moves.
+    A short supernet training on digits (640 images, 10 steps) with the zero-initialised residual γ set to 1, so
+    that the low-bit convs get a gradient from the first step."""
+    import itertools
+    import random
+
+    from hwnas.data import Dataset, load_digits
+    from hwnas.space.ops import clip_levels, init_pact_levels
+    from hwnas.supernet.api import pact_levels, uniform_sampler
+    from hwnas.supernet.model import Supernet
+    from hwnas.supernet.train import TrainConfig, arch_forward, to_cl, train
+
+    full = load_digits(size=16)
+    data = Dataset("digits-640", full.x_train[:640], full.y_train[:640], full.x_val, full.y_val, 10)
+    sp = get_space("resnet", input_size=16, num_classes=10)
+    moved = {}
+    for mode in ("data", "pact"):
+        torch.manual_seed(0)
+        net = Supernet(sp, "entangled")
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.fill_(1.0)
+        rng = random.Random(0)
+        _, x, _ = next(data.batches(64, epoch=0, seed=0, augment=False))
+        init_pact_levels(lambda x, net=net, rng=rng: net.train()(to_cl(x), sp.random_arch(rng)),
+                         itertools.repeat(x, 300), mode,
+                         until=[a for layer in net.choices for a in layer.alphas.values()])
+        start = pact_levels(net)
+        with clip_levels(mode):
+            train(net, arch_forward(uniform_sampler(sp), 0), data, TrainConfig(epochs=1, batch_size=64, lr=0.05,
+                  warmup_epochs=0), str(tmp_path / mode), {"kind": "supernet"})
+        end = pact_levels(net)
+        moved[mode] = max(abs(end[k] - start[k]) for k in start)
+        if mode == "data":
+            assert all(v < 9 for v in start.values())  # every level starts where the activations are
+        else:
+            assert all(v == 10.0 for v in start.values())
+    assert moved["data"] > 0.005 and moved["pact"] < 0.001, moved  # 0.009 against 0.0003 when written
+
+
+def test_pact_level_gradient_below_alpha_is_the_rounding_residual():
+    """Hand-computed: x = 0.3 under α = 1 at 2 bits (n = 3) quantizes to round(0.9)/3 · α = α/3, so with the
+    rounding straight through, ∂y/∂α = round(0.9)/3 − 0.3/1 = 1/30; PACT's own gradient there is 0."""
+    x = torch.tensor([0.3])
+    for lsq, expected in ((True, 1 / 30), (False, 0.0)):
+        alpha = torch.tensor(1.0, requires_grad=True)
+        pact(x, alpha, 2, lsq).sum().backward()
+        assert float(alpha.grad) == pytest.approx(expected, abs=1e-7)
+
+
+def test_spos_resnet_space_has_exactly_the_papers_18_choices():
+    sp = get_space("resnet_spos")
+    assert all(len(layer.choices) == 18 for layer in sp.layers)
+    assert {sp.variables(c)["bits"] for c in sp.layers[0].choices} == {"w1a2", "w2a2", "w1a4", "w2a4", "w3a4",
+                                                                       "w4a4"}
+    assert sp.size() == 18 ** 8 and get_space("resnet_spos", depth=34).size() == 18 ** 16
+
+
+@pytest.mark.parametrize("name,bitops_g", [("resnet18_2w2a", 6.32), ("resnet18_4w4a", 25.27),
+                                           ("resnet34_2w2a", 13.21), ("resnet34_4w4a", 52.83)])
+def test_bitops_match_spos_table_6(name, bitops_g):
+    """SPOS Table 6's uniform baselines, in units of 2^30, first conv and last FC excluded."""
+    from hwnas.cost.arch_cost import count_named
+
+    _, _, rep = count_named("resnet_spos", name)
+    assert round(rep.bitops_g, 2) == bitops_g

@@ -19,3 +19,18 @@ def constraint_kwargs(kw: dict) -> dict[str, str]:
     """The constraint flags given, as ``{metric: text}`` (removed from ``kw``)."""
     given = {m: kw.pop(m, None) for m in METRICS}
     return {m: v for m, v in given.items() if v is not None}
+
+
+def supernet_lever_options(f: Callable) -> Callable:
+    """``--sandwich N``, ``--distill/--no-distill``, ``--fair/--no-fair``: the supernet training levers
+    (:mod:`hwnas.supernet.levers`), with :data:`DEFAULT_RECIPE`'s values as defaults."""
+    from hwnas.supernet.levers import DEFAULT_RECIPE as d
+
+    f = click.option("--fair/--no-fair", default=d.fair, show_default=True,
+                     help="Strict fairness (FairNAS): each step trains every choice of every layer once.")(f)
+    f = click.option("--distill/--no-distill", default=d.distill, show_default=True,
+                     help="In-place distillation: the largest path's soft labels teach the other paths.")(f)
+    f = click.option("--sandwich", type=click.IntRange(min=-1), default=d.sandwich, show_default=True,
+                     help="Sandwich rule: train the largest, the smallest and N random paths each step "
+                          "(-1: off, one uniform path per step as SPOS).")(f)
+    return f

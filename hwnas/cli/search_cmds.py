@@ -7,12 +7,13 @@ import click
 from rich.table import Table
 
 from hwnas.cli.app import cli, emit_json, emitted, json_option, names_help, out, output_options
-from hwnas.cli.options import constraint_kwargs, constraint_options
+from hwnas.cli.options import constraint_kwargs, constraint_options, supernet_lever_options
 from hwnas.cli.progress import progress_bar
 from hwnas.data import data_usage
 from hwnas.profilers import list_profilers
 from hwnas.search import list_strategies
 from hwnas.space import list_spaces
+from hwnas.supernet.levers import Recipe
 
 
 @cli.command("strategies")
@@ -62,21 +63,24 @@ def strategies_cmd(as_json: bool) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
               help="Deployment resolution: latency and counts are predicted / measured at this size.")
-@click.option("--supernet-epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--supernet-epochs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Epochs of the on-demand supernet (cached; not used with --supernet).")
+@supernet_lever_options
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", default=None, help="Output directory [default: runs/search-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the search in --out.")
 @click.option("--no-remeasure", is_flag=True, help="Skip re-measuring the best arch's latency.")
 @output_options
 def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, device, backend, threads, input_size,
-               supernet_epochs, seed, out_dir, resume, no_remeasure, quiet, as_json, **kw):
+               supernet_epochs, sandwich, distill, fair, seed, out_dir, resume, no_remeasure, quiet, as_json, **kw):
     """Search SPACE for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
     from hwnas.search.job import SearchJob
     from hwnas.search.options import parse_pairs
 
     job = SearchJob(space=space, constraints=constraint_kwargs(kw), strategy=strategy, options=parse_pairs(opts),
                     budget=budget, lut=lut_path, supernet=supernet_path, data=data, device=device, backend=backend,
-                    threads=threads, input_size=input_size, supernet_epochs=supernet_epochs, seed=seed, out_dir=out_dir,
+                    threads=threads, input_size=input_size, supernet_epochs=supernet_epochs,
+                    supernet_recipe=Recipe(sandwich, distill, fair), seed=seed, out_dir=out_dir,
                     resume=resume, remeasure=not no_remeasure)
     with progress_bar(quiet or as_json) as cb:
         res = job.run(progress=cb)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from hwnas.cli.app import cli, emit_json, names_help, out, output_options
-from hwnas.cli.options import constraint_kwargs, constraint_options
+from hwnas.cli.options import constraint_kwargs, constraint_options, supernet_lever_options
 from hwnas.cli.progress import progress_bar
 from hwnas.data import data_usage
 from hwnas.space import list_spaces
+from hwnas.supernet.levers import Recipe
 from hwnas.supernet.model import SHARING
 
 
@@ -27,16 +28,28 @@ from hwnas.supernet.model import SHARING
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--pact-init", type=click.Choice(["data", "pact"]), default="data", show_default=True,
+              help="Quantized spaces: data = each PACT clipping level starts at the 99.9th percentile of what it "
+                   "clips and also learns from activations below it; pact = PACT as published (start 10, gradient "
+                   "only above it, at which the levels never move here).")
+@supernet_lever_options
+@click.option("--warmup-epochs", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Linear learning-rate warm-up before the cosine decay, in epochs.")
+@click.option("--label-smoothing", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0,
+              show_default=True, help="Label smoothing of the cross-entropy loss.")
 @constraint_options
 @output_options
 def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path, input_size, batch_size, lr,
-                       seed, resume, quiet, as_json, **kw):
+                       seed, resume, pact_init, sandwich, distill, fair, warmup_epochs, label_smoothing, quiet,
+                       as_json, **kw):
     """Train a single-path weight-sharing supernet (SPOS) on a dataset."""
     from hwnas.supernet.api import train_supernet_job
 
     with progress_bar(quiet or as_json) as cb:
         m = train_supernet_job(space, data, out_dir, epochs, sampler, sharing, constraint_kwargs(kw), lut_path,
-                               input_size, batch_size, lr, seed, resume, cb)
+                               input_size, batch_size, lr, seed, resume, cb, pact_init=pact_init,
+                               recipe=Recipe(sandwich, distill, fair), warmup_epochs=warmup_epochs,
+                               label_smoothing=label_smoothing)
     if m["rank"] != 0:
         return
     if as_json:
@@ -45,6 +58,10 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
         last = m["history"][-1] if m["history"] else {}
         out.print(f"supernet trained: {m['epochs_done']} epochs, final loss {last.get('loss', float('nan')):.4f}, "
                   f"train acc {last.get('train_acc', float('nan')):.3f} -> {m['checkpoint']}")
+        if m.get("pact_levels"):
+            lv = list(m["pact_levels"].values())
+            out.print(f"PACT clipping levels ({m['pact_init']} start): {len(lv)} levels, {min(lv):.3f}..{max(lv):.3f}; "
+                      "each per layer/conv and activation bits in metrics.yaml")
 
 
 @cli.command("train")

@@ -25,6 +25,7 @@ from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.search.base import get_strategy
 from hwnas.search.driver import SearchOutcome, run_search
 from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
+from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
 from hwnas.space.base import SearchSpace, get_space
 from hwnas.supernet.api import load_supernet
 from hwnas.supernet.model import Supernet
@@ -49,6 +50,7 @@ class SearchJob:
     threads: int = 1
     input_size: int = 224                                      # deployment resolution
     supernet_epochs: int = 8
+    supernet_recipe: Recipe = DEFAULT_RECIPE                   # the on-demand supernet's training levers
     seed: int = 0
     out_dir: str | None = None                                 # None: runs/search-<time>
     resume: bool = False
@@ -138,5 +140,6 @@ class SearchJob:
                     f"--supernet {self.supernet} was trained on space '{meta['space']}', not '{self.space}'"
                 )
             return net, self.supernet
-        path, net, _ = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress)
+        path, net, _ = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress,
+                                       recipe=self.supernet_recipe)
         return net, path

@@ -18,6 +18,7 @@ from hwnas.lut.table import LUT
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.space.base import get_space
 from hwnas.supernet.api import load_supernet, supernet_from_checkpoint, train_supernet
+from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
 from hwnas.supernet.model import Supernet
 from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
 
@@ -70,14 +71,19 @@ def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu
     return path, lut
 
 
-def supernet_cache_dir(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled") -> str:
-    return os.path.join(cache_dir(), "supernets", f"{space}-{_slug(data.name)}-e{epochs}-s{seed}-{sharing}")
+def supernet_cache_dir(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled",
+                       recipe: Recipe = DEFAULT_RECIPE) -> str:
+    levers = "" if recipe.uniform else f"-sw{recipe.sandwich}{'-kd' if recipe.distill else ''}" \
+        f"{'-fair' if recipe.fair else ''}"
+    return os.path.join(cache_dir(), "supernets", f"{space}-{_slug(data.name)}-e{epochs}-s{seed}-{sharing}{levers}")
 
 
 def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: str = "entangled",
-                    progress: Callable[..., None] | None = None) -> tuple[str, Supernet, dict[str, Any]]:
-    """A supernet trained on ``data``, from the cache (resumed if incomplete) or trained now."""
-    d = supernet_cache_dir(space, data, epochs, seed, sharing)
+                    progress: Callable[..., None] | None = None,
+                    recipe: Recipe = DEFAULT_RECIPE) -> tuple[str, Supernet, dict[str, Any]]:
+    """A supernet trained on ``data`` with ``recipe``'s levers, from the cache (resumed if incomplete) or trained
+    now."""
+    d = supernet_cache_dir(space, data, epochs, seed, sharing, recipe)
     ck = os.path.join(d, CKPT)
     if os.path.exists(ck):
         saved = load_checkpoint(ck)  # read once: its layout decides whether to keep it, its epoch whether it is done
@@ -90,6 +96,6 @@ def ensure_supernet(space: str, data: Dataset, epochs: int, seed: int, sharing: 
                 return ck, net, meta
     sp = get_space(space, input_size=data.image_size, num_classes=data.num_classes)
     train_supernet(sp, data, TrainConfig(epochs=epochs, seed=seed, lr=0.05), d, resume=True, progress=progress,
-                   sharing=sharing)
+                   sharing=sharing, recipe=recipe)
     net, meta = load_supernet(ck)
     return ck, net, meta

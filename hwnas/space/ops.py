@@ -9,8 +9,9 @@ makes the canonical key).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -194,32 +195,61 @@ class _RoundSTE(torch.autograd.Function):
         return g
 
 
+class _SignSTE(torch.autograd.Function):
+    """sign(w) forward; straight through backward (DoReFa's 1-bit estimator): each weight gets its own gradient.
+    ``torch.sign`` has zero gradient, so without this only the mean-|w| scale learned."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor) -> torch.Tensor:  # noqa: D401
+        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        return g
+
+
 PACT_INIT = 10.0  # PACT's initial clipping level α (Choi et al. 2018); α is weight-decayed with the weights
 ALPHA = "alpha"   # the parameter name of a PACT clipping level
+#: how clipping levels start and learn.  ``data`` (default): each α starts at the 99.9th percentile of the
+#: activations it clips, seen before training (:func:`init_pact_levels`), and also learns from the activations below
+#: it (LSQ-style gradient).  ``pact``: PACT as published -- α starts at 10 and gets a gradient only where x >= α;
+#: no conv input in hwnas's nets goes past 4-6, so under it α never moves (kept for comparison).
+CLIP_LEVELS = ("data", "pact")
+PACT_START = "data"
 
 
 class _PACT(torch.autograd.Function):
     """PACT: y = round(clip(x, 0, α) (2^k - 1) / α) α / (2^k - 1), with straight-through gradients:
-    ∂y/∂x = 1 on [0, α), else 0; ∂y/∂α = 1 where x >= α, else 0."""
+    ∂y/∂x = 1 on [0, α), else 0; ∂y/∂α = 1 where x >= α, and below α either 0 (``lsq`` False: PACT as published)
+    or the rounding residual (round(x n/α) − x n/α)/n (``lsq`` True, LSQ's estimator without its gradient scale, which
+    at α ~ 3 made the steps 50x smaller than the weights': a gradient from every activation, so a level the data
+    rarely reaches still learns)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:  # noqa: D401
+    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor, bits: int, lsq: bool) -> torch.Tensor:  # noqa: D401
         ctx.save_for_backward(x, alpha)
+        ctx.bits, ctx.lsq = bits, lsq
         n = 2 ** bits - 1
         y = torch.minimum(x.clamp_min(0), alpha)
         return torch.round(y * n / alpha) * alpha / n
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:
         x, alpha = ctx.saved_tensors
-        gx = g * ((x >= 0) & (x < alpha)).to(g.dtype)
-        ga = (g * (x >= alpha).to(g.dtype)).sum().reshape(alpha.shape)
-        return gx, ga, None
+        inside = (x >= 0) & (x < alpha)
+        gx = g * inside.to(g.dtype)
+        da = (x >= alpha).to(g.dtype)
+        if ctx.lsq:
+            n = 2 ** ctx.bits - 1
+            v = x.clamp(0) * n / alpha
+            da = da + torch.where(inside, (torch.round(v) - v) / n, torch.zeros_like(v))
+        ga = (g * da).sum().reshape(alpha.shape)
+        return gx, ga, None, None
 
 
-def pact(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:
-    """PACT activation quantizer at ``bits`` (32: float)."""
-    return x if bits >= 32 else _PACT.apply(x, alpha, bits)
+def pact(x: torch.Tensor, alpha: torch.Tensor, bits: int, lsq: bool = False) -> torch.Tensor:
+    """PACT activation quantizer at ``bits`` (32: float); ``lsq``: α also learns from activations below it."""
+    return x if bits >= 32 else _PACT.apply(x, alpha, bits, lsq)
 
 
 def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
@@ -227,12 +257,66 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
     if bits >= 32:
         return w
     if bits == 1:
-        scale = w.abs().mean()
-        return (_RoundSTE.apply((w.sign() + 1) / 2) * 2 - 1) * scale
+        return _SignSTE.apply(w) * w.abs().mean()
     t = torch.tanh(w)
     t = t / (2 * t.abs().max().clamp_min(1e-8)) + 0.5
     n = 2 ** bits - 1
     return 2 * _RoundSTE.apply(t * n) / n - 1
+
+
+def check_clip_levels(mode: str) -> str:
+    from hwnas.errors import HwnasError
+
+    if mode not in CLIP_LEVELS:
+        raise HwnasError(f"unknown clipping-level recipe '{mode}'; choose one of: {', '.join(CLIP_LEVELS)}")
+    return mode
+
+
+@contextmanager
+def clip_levels(mode: str) -> Iterator[None]:
+    """Within the block, every quantized conv's α learns by ``mode``'s gradient (see :data:`CLIP_LEVELS`)."""
+    old = QConv2d.lsq
+    QConv2d.lsq = check_clip_levels(mode) == "data"
+    try:
+        yield
+    finally:
+        QConv2d.lsq = old
+
+
+@torch.no_grad()
+def init_pact_levels(run: Callable[[torch.Tensor], Any], batches: Any, mode: str = PACT_START,
+                     until: Sequence[nn.Parameter] = (), percentile: float = 99.9,
+                     max_values: int = 20_000) -> dict[int, float]:
+    """Start every PACT clipping level that ``run`` reaches: under ``data``, at the ``percentile`` of the
+    (non-negative part of the) activations each α clips, averaged over the calls (each ``run(x)`` may take
+    another path through a supernet; an α shared by several convs or paths gets the mean); under ``pact``, at
+    PACT's 10.  ``batches`` is consumed until every level in ``until`` has been reached.  Returns {id(α): level}."""
+    fixed = PACT_INIT if check_clip_levels(mode) == "pact" else None
+    seen: dict[int, tuple[nn.Parameter, list[float]]] = {}
+
+    def hook(mod: nn.Module, args: tuple) -> None:
+        if isinstance(mod, QConv2d) and mod.a_bits < 32:
+            x = args[0].detach().clamp_min(0).flatten()
+            if fixed is None and x.numel() > max_values:
+                x = x[torch.randperm(x.numel(), generator=torch.Generator().manual_seed(0))[:max_values]]
+            val = fixed if fixed is not None else float(torch.quantile(x.float(), percentile / 100))
+            seen.setdefault(id(mod.alpha), (mod.alpha, []))[1].append(val)
+
+    handle = nn.modules.module.register_module_forward_pre_hook(hook)
+    wanted = {id(a) for a in until}
+    try:
+        for x in batches:
+            run(x)
+            if wanted and wanted <= set(seen):
+                break
+    finally:
+        handle.remove()
+    out = {}
+    for key, (alpha, vals) in seen.items():
+        level = max(sum(vals) / len(vals), 1e-3)
+        alpha.fill_(level)
+        out[key] = level
+    return out
 
 
 def int8_weight_scale(w: torch.Tensor) -> torch.Tensor:
@@ -261,6 +345,9 @@ class QConv2d(nn.Conv2d):
     export as QuantizeLinear / DequantizeLinear.  The cost counter reads ``w_bits``/``a_bits`` for BitOps.
     """
 
+    #: α's gradient below α (LSQ-style) or PACT's (only above α); set for a training run by :func:`clip_levels`
+    lsq: bool = True
+
     def __init__(self, *args: Any, w_bits: int = 32, a_bits: int = 32, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.w_bits = int(w_bits)
@@ -277,11 +364,11 @@ class QConv2d(nn.Conv2d):
             return super().forward(x)
         if self.int8:
             if self.training:
-                return self._conv_forward(pact(x, self.alpha, 8), int8_weight(self.weight), self.bias)
+                return self._conv_forward(pact(x, self.alpha, 8, self.lsq), int8_weight(self.weight), self.bias)
             frozen = getattr(self, "frozen_scales", None)  # constants of the deployment form (fold_bn_for_int8)
             a_scale, w_scale = frozen if frozen is not None else (self.alpha.detach() / 255, None)
             return self._conv_forward(int8_act(x, a_scale), int8_weight(self.weight, w_scale), self.bias)
-        return self._conv_forward(pact(x, self.alpha, self.a_bits) if self.a_bits < 32 else x,
+        return self._conv_forward(pact(x, self.alpha, self.a_bits, self.lsq) if self.a_bits < 32 else x,
                                   quantize_weight(self.weight, self.w_bits), self.bias)
 
 

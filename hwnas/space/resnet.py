@@ -48,8 +48,12 @@ class ResNetSpace(SearchSpace):
         self.stem = [OpSig.make("resnet_stem", self.input_shape, cin=self.in_channels, cout=64)]
         hw = out_hw(out_hw(self.input_size, 2), 2)
         plan = [(w, n, s) for w, n, s in zip((64, 128, 256, 512), DEPTHS[depth], (1, 2, 2, 2))]
-        c, hw = self.add_stages(64, hw, plan, lambda *_: RESNET_CHOICES)
+        c, hw = self.add_stages(64, hw, plan, lambda *_: self.choices())
         self.head = [OpSig.make("classifier", (c, hw, hw), cin=c, classes=self.num_classes)]
+
+    @classmethod
+    def choices(cls) -> tuple[str, ...]:
+        return RESNET_CHOICES
 
     @classmethod
     def options_for(cls, choices: tuple[str, ...]) -> dict[str, Any]:
@@ -66,3 +70,26 @@ class ResNetSpace(SearchSpace):
         mult, wb, ab = parse_resnet(choice)
         return OpSig.make("basic_block", layer.in_shape, cin=layer.in_shape[0], cout=layer.cout, s=layer.stride,
                           mid=int(layer.cout * mult), wb=wb, ab=ab)
+
+
+SPOS_BITS = ((1, 2), (2, 2), (1, 4), (2, 4), (3, 4), (4, 4))
+SPOS_CHOICES = tuple(f"c{m}_w{w}a{a}" for m in MULTS for w, a in SPOS_BITS)
+
+
+@register_space
+class SPOSResNetSpace(ResNetSpace):
+    """SPOS's own mixed-precision space (Sec. 4, Table 6): ResNet-18/34 blocks with bottleneck width {0.5, 1.0,
+    1.5}x and (weight, activation) bits {(1,2), (2,2), (1,4), (2,4), (3,4), (4,4)} -- exactly 18 choices per
+    block, (3 x 6)^N archs.  ``resnet`` adds the deployable w8a8 and float (24 choices); this variant reproduces
+    the paper's setting."""
+
+    name = "resnet_spos"
+    description = "SPOS's 18 choices per ResNet block: width x0.5/1/1.5 x 6 low-bit (w,a)"
+    named_archs = {"resnet18_2w2a": (("c1.0_w2a2",) * 8, {"depth": 18}),
+                   "resnet18_4w4a": (("c1.0_w4a4",) * 8, {"depth": 18}),
+                   "resnet34_2w2a": (("c1.0_w2a2",) * 16, {"depth": 34}),
+                   "resnet34_4w4a": (("c1.0_w4a4",) * 16, {"depth": 34})}
+
+    @classmethod
+    def choices(cls) -> tuple[str, ...]:
+        return SPOS_CHOICES

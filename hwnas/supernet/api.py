@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from typing import Any, Callable
@@ -14,8 +15,10 @@ from hwnas.errors import CheckpointError, HwnasError
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace, get_space
 from hwnas.supernet.model import Supernet, extract
+from hwnas.space.ops import PACT_START, clip_levels, init_pact_levels
+from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe, recipe_step
 from hwnas.supernet.train import (CKPT, Progress, TrainConfig, TrainResult, arch_forward, load_checkpoint,
-                                  subnet_accuracy, train)
+                                  subnet_accuracy, to_cl, train)
 
 Sampler = Callable[[random.Random], Arch]
 
@@ -33,14 +36,38 @@ def constrained_sampler(hard: HardFilter) -> Sampler:
 
 def train_supernet(space: SearchSpace, data: Dataset, cfg: TrainConfig, out_dir: str, sampler: Sampler | None = None,
                    resume: bool = False, progress: Progress | None = None, device: str = "cpu",
-                   sampler_desc: str = "uniform", sharing: str = "separate") -> tuple[Supernet, TrainResult]:
+                   sampler_desc: str = "uniform", sharing: str = "separate",
+                   pact_init: str = PACT_START, recipe: Recipe = DEFAULT_RECIPE) -> tuple[Supernet, TrainResult]:
+    """Train a supernet.  In a quantized space, ``pact_init`` is how its PACT clipping levels start and learn
+    (:data:`hwnas.space.ops.CLIP_LEVELS`; ``data``: from the activations of one batch through random paths).
+    ``recipe``: the training levers (:mod:`hwnas.supernet.levers`; default SPOS's single uniform path)."""
     torch.manual_seed(cfg.seed)
     net = Supernet(space, sharing)
     meta = {"kind": "supernet", **net.config(), "data": data.name, "image_size": data.image_size,
-            "sampler": sampler_desc}
-    res = train(net, arch_forward(sampler or uniform_sampler(space), cfg.seed), data, cfg, out_dir, meta, resume,
-                progress, device)
+            "sampler": sampler_desc, "pact_init": str(pact_init), "recipe": recipe.to_dict()}
+    ck_path = os.path.join(out_dir, CKPT)
+    if resume and os.path.exists(ck_path):
+        saved = load_checkpoint(ck_path).get("meta", {}).get("recipe", Recipe().to_dict())
+        if saved != recipe.to_dict():
+            raise HwnasError(f"{ck_path} was trained with {Recipe(**saved).describe()}, not {recipe.describe()}; "
+                             "use the same levers or another --out")
+    alphas = [a for layer in net.choices for a in layer.alphas.values()]
+    if alphas:  # random paths through one batch until every (layer, conv, activation bits) level has been seen
+        rng = random.Random(cfg.seed)
+        _, x, _ = next(data.batches(cfg.batch_size, epoch=0, seed=cfg.seed, augment=False))
+        init_pact_levels(lambda x: net.train()(to_cl(x), space.random_arch(rng)), itertools.repeat(x, 300),
+                         pact_init, until=alphas)
+    step = None if recipe.uniform else recipe_step(space, recipe, cfg.seed, sampler)
+    with clip_levels(pact_init):
+        res = train(net, arch_forward(sampler or uniform_sampler(space), cfg.seed), data, cfg, out_dir, meta, resume,
+                    progress, device, step=step)
     return net, res
+
+
+def pact_levels(net: Supernet) -> dict[str, float]:
+    """Every PACT clipping level of a supernet by layer, conv and activation bits (``s1b1/g0__conv1__0__a4``)."""
+    return {f"{net.space.layers[i].name}/{k}": round(float(v.detach()), 4) for i, layer in enumerate(net.choices)
+            for k, v in layer.alphas.items()}
 
 
 def load_supernet(path: str) -> tuple[Supernet, dict[str, Any]]:
@@ -77,7 +104,9 @@ def evaluate(supernet: Supernet, arch: Arch, data: Dataset, bn_recalibrate: bool
 def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sampler: str = "uniform",
                        sharing: str = "entangled", constraints: dict[str, str | None] | None = None,
                        lut: str | None = None, input_size: int = 224, batch_size: int = 64, lr: float = 0.05,
-                       seed: int = 0, resume: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+                       seed: int = 0, resume: bool = False, progress: Progress | None = None,
+                       pact_init: str = PACT_START, recipe: Recipe = DEFAULT_RECIPE, warmup_epochs: float = 1.0,
+                       label_smoothing: float = 0.0) -> dict[str, Any]:
     """``hwnas train-supernet`` (also under torchrun: every rank trains, rank 0 writes): train, write
     ``metrics.yaml`` atomically, return the metrics (``rank`` says which process this is).  ``sampler``
     ``constrained`` samples only archs that satisfy ``constraints`` at the deployment size ``input_size``."""
@@ -87,8 +116,10 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
     from hwnas.data import load_dataset
     from hwnas.errors import ConstraintError, Interrupted
     from hwnas.io import atomic_write_text
+    from hwnas.space.ops import check_clip_levels
     from hwnas.supernet.train import init_distributed
 
+    check_clip_levels(pact_init)  # a wrong value fails before any data is loaded
     if sampler not in ("uniform", "constrained"):
         raise HwnasError(f"unknown sampler '{sampler}'; choose uniform or constrained")
     cons = parse_constraints(**(constraints or {}))
@@ -101,12 +132,18 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
     rank, world = init_distributed()
     ds = load_dataset(data, seed=seed)
     sp = get_space(space, input_size=ds.image_size, num_classes=ds.num_classes)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    net, res = train_supernet(sp, ds, cfg, out_dir, samp, resume, progress, sampler_desc=desc, sharing=sharing)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, warmup_epochs=warmup_epochs,
+                      label_smoothing=label_smoothing)
+    net, res = train_supernet(sp, ds, cfg, out_dir, samp, resume, progress, sampler_desc=desc, sharing=sharing,
+                              pact_init=pact_init, recipe=recipe)
     metrics = {"space": space, "data": ds.name, "epochs_done": res.epochs_done, "steps": res.steps, "world_size": world,
                "interrupted": res.interrupted, "wall_s": round(res.wall_s, 2), "sampler": desc, "sharing": sharing,
+               "recipe": recipe.describe(), "warmup_epochs": warmup_epochs, "label_smoothing": label_smoothing,
                "history": res.history, "checkpoint": res.checkpoint,
                "ranks_identical": len(set(res.rank_digests)) == 1 if res.rank_digests else None}
+    if any(layer.alphas for layer in net.choices):  # where each clipping level ended (layer/conv, activation bits)
+        metrics["pact_init"] = str(pact_init)
+        metrics["pact_levels"] = pact_levels(net)
     if rank == 0:
         atomic_write_text(os.path.join(out_dir, "metrics.yaml"), yaml.safe_dump(metrics, sort_keys=False))
     if res.interrupted:
@@ -115,4 +152,4 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
 
 
 __all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "train_supernet_job", "load_supernet",
-           "evaluate", "TrainConfig"]
+           "evaluate", "pact_levels", "TrainConfig"]

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from hwnas.data import Dataset
-from hwnas.errors import HwnasError
+from hwnas.errors import CheckpointError, HwnasError
 from hwnas.io import atomic_path
 from hwnas.space.arch import Arch
 
@@ -96,10 +96,33 @@ def init_distributed() -> tuple[int, int]:
     return dist_info()
 
 
+#: a training step that does its own forward and backward: (model, x, y, global step, loss_fn) -> (loss, logits)
+Step = Callable[[nn.Module, torch.Tensor, torch.Tensor, int, Callable[..., torch.Tensor]], tuple[float, torch.Tensor]]
+
+#: PACT clipping levels learn ``ALPHA_LR`` times faster than the weights and are not weight-decayed: a level is
+#: O(1) where conv weights are O(0.05), so at the weights' rate it moved 0.0007 in ten steps (and decay, not the
+#: data, decided where it went)
+ALPHA_LR = 10.0
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The weights, and (quantized nets only) the PACT clipping levels as a group of their own."""
+    from hwnas.space.ops import ALPHA
+
+    named = list(model.named_parameters())
+    alphas = [p for n, p in named if ALPHA in n.rsplit(".", 1)[-1]]
+    rest = [p for n, p in named if ALPHA not in n.rsplit(".", 1)[-1]]
+    if not alphas:
+        return [{"params": rest}]
+    return [{"params": rest}, {"params": alphas, "lr": cfg.lr * ALPHA_LR, "weight_decay": 0.0}]
+
+
 def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], torch.Tensor], data: Dataset,
           cfg: TrainConfig, out_dir: str, meta: dict[str, Any], resume: bool = False,
-          progress: Progress | None = None, device: str = "cpu") -> TrainResult:
-    """Train ``model``; ``forward(model, x, global_step)`` gives the logits (supernets pick the path there)."""
+          progress: Progress | None = None, device: str = "cpu", step: Step | None = None) -> TrainResult:
+    """Train ``model``; ``forward(model, x, global_step)`` gives the logits (supernets pick the path there).
+    ``step``, when given, replaces forward + loss + backward for steps that train several paths
+    (:func:`hwnas.supernet.levers.recipe_step`); it returns (loss, logits for the accuracy figure)."""
     rank, world = dist_info()
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, CKPT)
@@ -108,7 +131,7 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
     if steps_per_epoch < 1:
         raise HwnasError(f"batch size {cfg.batch_size} is larger than the training set ({len(data.y_train)} samples)")
     total = cfg.epochs * steps_per_epoch
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+    opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     warm = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
 
@@ -125,7 +148,11 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
             raise HwnasError(f"{ckpt_path} was written with other settings ({ck.get('config')}); use the same options "
                              "or another --out")
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            opt.load_state_dict(ck["optimizer"])
+        except ValueError:  # parameter groups of an older layout (before the clipping levels had their own)
+            raise CheckpointError(f"{ckpt_path} was written by an older hwnas (its optimizer groups differ); "
+                                  "train again with another --out") from None
         sched.load_state_dict(ck["scheduler"])
         epoch, start_step, history = int(ck["epoch"]), int(ck["step_in_epoch"]), list(ck["history"])
     wrapped: nn.Module = model
@@ -153,10 +180,14 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
                 g = epoch * steps_per_epoch + s
                 torch.manual_seed(cfg.seed * 1_000_003 + g)
                 x, y = to_cl(x, device), y.to(device)
-                logits = forward(wrapped, x, g)
-                loss = loss_fn(logits, y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if step is None:
+                    logits = forward(wrapped, x, g)
+                    loss_t = loss_fn(logits, y)
+                    loss_t.backward()
+                    loss = float(loss_t.detach())
+                else:
+                    loss, logits = step(wrapped, x, y, g, loss_fn)
                 if cfg.clip_grad:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
                 opt.step()
@@ -164,7 +195,7 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
                 step_in_epoch = s + 1
                 seen += len(y)
                 correct += int((logits.argmax(1) == y).sum())
-                loss_sum += loss.item() * len(y)
+                loss_sum += loss * len(y)
                 if progress and rank == 0:
                     progress(
                         "train", g + 1, total, {"epoch": epoch + 1, "loss": loss_sum / seen, "acc": correct / seen}
