@@ -9,6 +9,32 @@ import tempfile
 from typing import Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: files hwnas writes get the user's umask, as ``open()`` would give them (``mkstemp`` makes them 0600)
+FILE_MODE = 0o666 & ~_umask()
+
+
+def check_output_dir(path: str, flag: str = "--out") -> None:
+    """Fail in a second, before any work, when ``path`` cannot hold outputs: an existing file, or a directory
+    that cannot be created or written (one line naming the problem and what to do)."""
+    from hwnas.errors import HwnasError
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise HwnasError(f"{flag} {path} is a file, not a directory; give a directory for the outputs")
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".hwnas-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise HwnasError(f"{flag} {path} cannot be written ({e.strerror}); choose a writable directory") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     """A fresh temporary path beside ``path`` (same directory, so the rename is atomic), ending in ``suffix``
@@ -20,6 +46,7 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -89,3 +89,61 @@ def test_export_flag_for_another_format_is_an_error(tmp_path):
     r = _cli("export", "--space", "proxyless", "--arch", "proxyless_mobile", "--format", "executorch", "--fp16",
              "--out", str(tmp_path / "m.pte"))
     assert r.returncode == 2 and "--fp16 applies to --format tensorrt, not executorch" in r.stderr
+
+
+# ---- issue 25: outputs checked before any work, --resume needs state, --quiet's one line, the user's umask ----
+
+@pytest.mark.parametrize("cmd", [["search", "--strategy", "random", "--budget", "2", "--flops", "400M"],
+                                 ["train", "--space", "proxyless", "--arch", "proxyless_mobile", "--epochs", "1"],
+                                 ["train-supernet", "--epochs", "1"]])
+def test_an_unusable_out_fails_in_seconds_before_any_work(tmp_path, cmd):
+    import os
+    import time
+
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    cases = [(str(f), "is a file")]
+    if os.geteuid() != 0:  # root writes anywhere: a read-only directory only stops other users
+        cases.append((str(ro / "out"), "cannot be written"))
+    for out, msg in cases:
+        t0 = time.time()
+        r = _cli(*cmd, "--out", out)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert time.time() - t0 < 60  # no profiling, no training
+
+
+def test_a_read_only_cache_is_one_line(tmp_path):
+    import os
+
+    cache = tmp_path / "cache"
+    cache.write_text("not a directory")
+    r = subprocess.run([sys.executable, "-m", "hwnas", "search", "--strategy", "random", "--budget", "2", "--flops",
+                        "400M", "--out", str(tmp_path / "s")], capture_output=True, text=True,
+                       env=dict(os.environ, HWNAS_CACHE=str(cache)))
+    assert r.returncode == 2 and "HWNAS_CACHE" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_resume_without_state_is_an_error(tmp_path):
+    r = _cli("search", "--strategy", "random", "--budget", "2", "--flops", "400M", "--out", str(tmp_path / "none"),
+             "--resume")
+    assert r.returncode == 2 and "no search to continue" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import hwnas.io
+
+        importlib.reload(hwnas.io)
+        hwnas.io.atomic_write_text(str(tmp_path / "f.txt"), "x")
+        assert (os.stat(tmp_path / "f.txt").st_mode & 0o777) == 0o644
+    finally:
+        os.umask(old)
+        importlib.reload(hwnas.io)

@@ -73,7 +73,7 @@ def strategies_cmd(as_json: bool) -> None:
 @output_options
 def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, device, backend, threads, input_size,
                supernet_epochs, sandwich, distill, fair, seed, out_dir, resume, no_remeasure, quiet, as_json, **kw):
-    """Search SPACE for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
+    """Search a space (--space) for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
     from hwnas.search.job import SearchJob
     from hwnas.search.options import parse_pairs
 
@@ -94,7 +94,12 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
         return
     for w in r.get("warnings", []):
         click.echo(f"warning: {w}", err=True)
-    if quiet:
+    if quiet:  # still the one-line result
+        if "arch" in r:
+            click.echo(f"{r['arch']}  accuracy {r['accuracy']:.4f}  latency {r['latency']['predicted_ms']:.3f} ms "
+                       f"(predicted)  -> {out_dir}/result.yaml")
+        else:
+            click.echo(f"no evaluated arch satisfied the constraints; see {out_dir}/history.csv")
         return
     if "arch" not in r:
         out.print(f"no evaluated arch satisfied the constraints; see {out_dir}/history.csv")

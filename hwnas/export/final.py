@@ -92,7 +92,9 @@ def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str 
     (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``)."""
     from hwnas.data import load_dataset
     from hwnas.errors import Interrupted
+    from hwnas.io import check_output_dir
 
+    check_output_dir(out_dir)
     space, text, _ = arch_from(space, arch_text)
     ds = load_dataset(data, seed=seed)
     sp = get_space(space, text, input_size=ds.image_size, num_classes=ds.num_classes)

@@ -24,6 +24,7 @@ from hwnas.lut.fidelity import latency_floor
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.search.base import get_strategy
 from hwnas.search.driver import SearchOutcome, run_search
+from hwnas.io import check_output_dir
 from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
 from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
 from hwnas.space.base import SearchSpace, get_space
@@ -71,6 +72,10 @@ class SearchJob:
         self._params = cls.validate(dict(self.options))
         if self.resume and not self.out_dir:
             raise HwnasError("--resume needs --out DIR, the directory of the search to continue")
+        if self.resume and not os.path.exists(os.path.join(self.out_dir, "state.json")):
+            raise HwnasError(f"--resume: {self.out_dir} holds no search to continue (no state.json); drop --resume "
+                             "to start one there")
+        check_output_dir(self.out_dir or "runs")
         if self.supernet and not os.path.exists(self.supernet):
             raise HwnasError(f"--supernet {self.supernet} not found; train one with `hwnas train-supernet` or drop it")
         self._data = load_dataset(self.data, seed=self.seed)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from hwnas.data import Dataset
 from hwnas.errors import CheckpointError
+from hwnas.io import check_output_dir
 from hwnas.lut.fidelity import calibrate
 from hwnas.lut.profile import profile_space
 from hwnas.lut.table import LUT
@@ -25,7 +26,7 @@ from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
 
 def cache_dir() -> str:
     d = os.environ.get("HWNAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hwnas")
-    os.makedirs(d, exist_ok=True)
+    check_output_dir(d, "the cache (HWNAS_CACHE)")
     return d
 
 

@@ -115,11 +115,13 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
     from hwnas.constraints import cost_filter, parse_constraints
     from hwnas.data import load_dataset
     from hwnas.errors import ConstraintError, Interrupted
+    from hwnas.io import check_output_dir
     from hwnas.io import atomic_write_text
     from hwnas.space.ops import check_clip_levels
     from hwnas.supernet.train import init_distributed
 
     check_clip_levels(pact_init)  # a wrong value fails before any data is loaded
+    check_output_dir(out_dir)
     if sampler not in ("uniform", "constrained"):
         raise HwnasError(f"unknown sampler '{sampler}'; choose uniform or constrained")
     cons = parse_constraints(**(constraints or {}))
