@@ -42,3 +42,21 @@ def test_bad_input_one_line_no_traceback(args, needle):
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0]
+
+
+def test_every_cli_option_has_help_text():
+    import click
+
+    from hwnas.cli.main import cli
+
+    def walk(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            for p in cmd.params:
+                if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip():
+                    yield f"hwnas {' '.join(path)} {p.opts[0]}"
+
+    missing = list(walk(cli, []))
+    assert not missing, missing

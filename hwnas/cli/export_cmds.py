@@ -15,19 +15,21 @@ from hwnas.space import list_spaces
 @click.option("--weights", default=None, help="weights.pt from `hwnas train` [default: random init].")
 @click.option("--format", "fmt", type=click.Choice(list_formats()), required=True,
               help=names_help("Artefact format", list_formats()))
-@click.option("--out", "out_path", required=True)
-@click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True)
+@click.option("--out", "out_path", required=True, help="File to write (the format's extension).")
+@click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="Input resolution of the exported model.")
 @click.option("--classes", type=click.IntRange(min=1), default=None, help="[default: from the weights, else 1000]")
 @click.option("--dynamic-batch", is_flag=True, help="ONNX: dynamic batch dimension.")
 @click.option("--fp16", is_flag=True, help="TensorRT: fp16 engine.")
 @click.option("--int8", is_flag=True,
               help="ONNX: w8a8 layers as QuantizeLinear/DequantizeLinear (int8 kernels in ORT).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runtime threads for the parity run and the timing.")
 @click.option("--device", default=None, help="Where to time it: the format's own (default), or android for "
               "executorch / litert on a phone over adb.")
 @click.option("--android-tool", default=None, metavar="PATH", help="--device android: the runtime's benchmark binary.")
 @click.option("--lut", "lut_path", default=None, help="LUT whose prediction to print beside the measured latency.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
 def export_cmd(space, arch_text, weights, fmt, out_path, input_size, classes, dynamic_batch, fp16, int8, threads,
                device, android_tool, lut_path, as_json):
     """Export a (trained) arch; check parity with PyTorch and time it on the format's runtime."""

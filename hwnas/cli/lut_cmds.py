@@ -25,9 +25,12 @@ from hwnas.space import list_spaces
 @click.option("--android-tool", default=None, metavar="PATH",
               help="--device android: the runtime's benchmark binary for the phone (benchmark_model for litert, "
                    "executor_runner for executorch); hwnas pushes it.")
-@click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True)
-@click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="Input resolution the ops are profiled at.")
+@click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Classes of the classifier head.")
+@click.option("--batch-size", "--batch", "batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Images per timed call (--batch is the older spelling).")
 @click.option(
     "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads (recorded)."
 )
@@ -64,7 +67,7 @@ def lut_group():
 
 @lut_group.command("show")
 @click.argument("lut_path", metavar="LUT")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
 def lut_show(lut_path, as_json):
     """Summarise a LUT: header, fingerprint, calibration, entries."""
     from hwnas.lut import LUT
@@ -88,10 +91,11 @@ def lut_show(lut_path, as_json):
 
 
 @lut_group.command("calibrate")
-@click.option("--lut", "lut_path", required=True)
+@click.option("--lut", "lut_path", required=True, help="The LUT file (YAML) to work on.")
 @click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True, help="Whole networks to measure.")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved timing rounds per network.")
+@click.option("--seed", type=int, default=1234, show_default=True, help="Seed of the networks drawn.")
 @output_options
 def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     """Fit the calibration (sum of ops -> whole network) from measured networks; store it in the LUT."""
@@ -108,10 +112,12 @@ def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
 
 
 @lut_group.command("validate")
-@click.option("--lut", "lut_path", required=True)
-@click.option("--samples", type=click.IntRange(min=2), default=30, show_default=True)
-@click.option("--rounds", type=click.IntRange(min=2), default=4, show_default=True)
-@click.option("--seed", type=int, default=4321, show_default=True)
+@click.option("--lut", "lut_path", required=True, help="The LUT file (YAML) to work on.")
+@click.option("--samples", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Whole networks measured.")
+@click.option("--rounds", type=click.IntRange(min=2), default=4, show_default=True,
+              help="Interleaved timing rounds per network.")
+@click.option("--seed", type=int, default=4321, show_default=True, help="Seed of the networks drawn.")
 @click.option("--plot", "plot_path", default=None, help="Scatter plot PNG [default: LUT name + _validation.png].")
 @click.option("--refit", is_flag=True,
               help="Refit the calibration on this session's measurements first (removes drift).")
@@ -150,7 +156,7 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_js
 @click.argument("fmt", metavar="FORMAT", type=click.Choice(IMPORTERS.names()))
 @click.argument("file", metavar="FILE")
 @click.option("--out", "out_path", required=True, help="hwnas LUT to write.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
 def lut_import(fmt, file, out_path, as_json):
     """Convert a published per-op LUT into hwnas's format (proxylessnas: Pixel 1)."""
     from hwnas.lut.importers import import_lut

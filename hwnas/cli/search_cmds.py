@@ -60,13 +60,15 @@ def strategies_cmd(as_json: bool) -> None:
 @click.option("--device", default="cpu", show_default=True, help="Device for the on-demand LUT.")
 @click.option("--backend", default="ort", show_default=True,
               help=names_help("Runtime for the on-demand LUT", list_profilers()))
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runtime threads of the on-demand LUT and the re-measurement.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
               help="Deployment resolution: latency and counts are predicted / measured at this size.")
 @click.option("--supernet-epochs", type=click.IntRange(min=1), default=8, show_default=True,
               help="Epochs of the on-demand supernet (cached; not used with --supernet).")
 @supernet_lever_options
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the search (and of the on-demand supernet).")
 @click.option("--out", "out_dir", default=None, help="Output directory [default: runs/search-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the search in --out.")
 @click.option("--no-remeasure", is_flag=True, help="Skip re-measuring the best arch's latency.")

@@ -34,7 +34,8 @@ def spaces_cmd(as_json: bool) -> None:
 @click.option("--arch", required=True, help="Arch string (comma-separated choices) or a named arch.")
 @click.option("--input", "input_size", type=click.IntRange(min=1), default=224, show_default=True,
               help="Input resolution.")
-@click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Classes of the classifier head.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def count_cmd(space: str, arch: str, input_size: int, classes: int, as_json: bool) -> None:
     """Count MACs, params, BitOps, memory traffic and intensity of an arch."""

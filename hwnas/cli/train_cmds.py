@@ -16,17 +16,19 @@ from hwnas.supernet.model import SHARING
 @cli.command("train-supernet")
 @click.option("--space", default="proxyless", show_default=True, help=names_help("Search space", list_spaces()))
 @click.option("--data", default="digits", show_default=True, help=data_usage())
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Training epochs.")
 @click.option("--out", "out_dir", required=True, help="Output directory (checkpoint.pt, metrics.yaml).")
-@click.option("--sampler", type=click.Choice(["uniform", "constrained"]), default="uniform", show_default=True)
+@click.option("--sampler", type=click.Choice(["uniform", "constrained"]), default="uniform", show_default=True,
+              help="uniform: every path; constrained: only archs that meet the given constraints.")
 @click.option("--sharing", type=click.Choice(list(SHARING)), default="entangled", show_default=True,
               help="entangled: kernels/expansions share sliced weights (fast to train); separate: SPOS's own.")
 @click.option("--lut", "lut_path", default=None, help="LUT for a --latency constraint.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
               help="Deployment resolution at which constraints are evaluated.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help="Peak SGD learning rate (warm-up, then cosine decay).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of data order and paths.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--pact-init", type=click.Choice(["data", "pact"]), default="data", show_default=True,
               help="Quantized spaces: data = each PACT clipping level starts at the 99.9th percentile of what it "
@@ -68,14 +70,14 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
 @click.option("--space", default=None, help=names_help("Search space (not needed with a result.yaml)", list_spaces()))
 @click.option("--arch", "arch_text", required=True, help="Arch string, named arch, or a search's result.yaml.")
 @click.option("--data", default="digits", show_default=True, help=data_usage())
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Training epochs.")
 @click.option("--out", "out_dir", required=True, help="Output directory (weights.pt, metrics.yaml, checkpoint.pt).")
 @click.option("--init", default=None, help="supernet:CHECKPOINT to start from inherited weights [default: scratch].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[default: 0.05 from scratch, 0.005 fine-tuning from --init supernet weights]")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of data order and paths.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @output_options
 def train_cmd(space, arch_text, data, epochs, out_dir, init, batch_size, lr, seed, resume, quiet, as_json):
     """Train a found architecture as a standalone network."""
