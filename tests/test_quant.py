@@ -100,9 +100,19 @@ def test_int8_export_writes_qdq_and_matches_pytorch(tmp_path):
     arch = ",".join(["c1.0_w8a8", "c0.5_w2a4"] + ["c1.0_w8a8"] * 6)
     r = export("resnet", arch, "onnx", str(tmp_path / "q.onnx"), input_size=32, num_classes=10, int8=True,
                time_it=False)
-    ops = [n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node]
-    assert ops.count("QuantizeLinear") >= 14 and ops.count("DequantizeLinear") >= 14
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("DequantizeLinear") >= 2 * 14 and ops.count("QuantizeLinear") >= 14  # weights and activations
     assert r.parity_ok and r.tolerance == 5e-2 and r.max_abs_diff <= 5e-2
+    # the file holds int8 weights (not float weights quantised at run time): every conv weight of a w8a8 layer
+    kinds = {t.name: t.data_type for t in model.graph.initializer}
+    deq = [n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in kinds]
+    assert len(deq) >= 14 and all(kinds[i] == onnx.TensorProto.INT8 for i in deq)
+    f32 = export("resnet", ",".join(["c1.0_w32a32"] * 8), "onnx", str(tmp_path / "f.onnx"), input_size=32,
+                 num_classes=10, time_it=False)
+    assert f32.parity_ok
+    size8, size32 = (tmp_path / "q.onnx").stat().st_size, (tmp_path / "f.onnx").stat().st_size
+    assert size8 < 0.4 * size32  # 7 of 8 blocks int8, one block at 2/4 bits stays float in fake-quant form
     assert any("1-4 bits stay in fake-quant form" in n for n in r.notes)
 
 
