@@ -122,3 +122,18 @@ def test_hournas_parameters_move_on_the_planted_task(pixel_task):
     moved_pi = float((s.pi.detach() - pi0).abs().max())
     assert moved_vital > 0.1 and moved_theta > 0.1 and moved_pi > 0.05, (moved_vital, moved_theta, moved_pi)
     assert math.isfinite(task.regret(task.space.parse(s.best.arch)))
+
+
+def test_epnas_runs_its_loop_with_uniform_actions_as_the_ablation(pixel_task):
+    """--opt actions=uniform runs the same seeding and morphing loop with every unmasked action equally likely
+    and no policy update: the baseline the learned policy must beat.  Both log the policy's entropy per episode."""
+    logs = {}
+    for actions in ("policy", "uniform"):
+        run_planted(pixel_task, "epnas", seed=0, options={"episodes": 2, "branches": 3, "steps": 3,
+                                                          "actions": actions},
+                    on_strategy=lambda s, a=actions: logs.update({a: (s.episodes_log, s.policy)}))
+    pol_log, pol = logs["policy"]
+    uni_log, uni = logs["uniform"]
+    assert not pol.uniform and uni.uniform
+    assert all(r["policy_entropy"] > 0 for r in pol_log + uni_log)
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in uni.parameters())  # never updated

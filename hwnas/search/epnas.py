@@ -181,17 +181,25 @@ class EPNASPolicy(nn.Module):
         state = self.scale_lstm(self.scale_input(self.network_embedding(arch), tok, 0))
         return torch.softmax(self.scale_head(state[0])[0], -1)
 
-    @staticmethod
-    def _pick(logits: torch.Tensor, mask: torch.Tensor, g: torch.Generator,
+    #: the ablation of ``--opt actions=uniform``: every unmasked action equally likely (the policy is not used)
+    uniform: bool = False
+
+    def _pick(self, logits: torch.Tensor, mask: torch.Tensor, g: torch.Generator,
               forced: int | None = None) -> tuple[int, torch.Tensor]:
+        if self.uniform:
+            logits = torch.zeros_like(logits.detach())
         lp = torch.log_softmax(logits.masked_fill(~mask, float("-inf")), -1)
         a = forced if forced is not None else int(torch.multinomial(lp.exp(), 1, generator=g))
+        with torch.no_grad():
+            p = lp.exp()
+            self.last_entropy += float(-(p[mask] * lp[mask]).sum())
         return a, lp[a]
 
     def act(self, arch: Arch, g: torch.Generator,
             forced: list[int] | None = None) -> tuple[Arch, list[int], torch.Tensor]:
         """Sample one step's actions (``forced``: replay given actions) -> (new arch, actions, log π)."""
         acts = self.actions
+        self.last_entropy = 0.0  # nats summed over this step's decisions (the policy's entropy, logged per episode)
         tok = self.tokens(arch)
         emb = self.network_embedding(arch)
         logp = torch.zeros(())
@@ -339,7 +347,10 @@ class EPNASSearch(Strategy):
                Option("pp_steps", int, 5, "performance prediction: training steps per candidate (0: inherited "
                       "weights only)", min=0),
                Option("pp_batch", int, 256, "performance prediction: batch size", min=1),
-               Option("pp_lr", float, 0.2, "performance prediction: learning rate (large, as the paper)", min=0))
+               Option("pp_lr", float, 0.2, "performance prediction: learning rate (large, as the paper)", min=0),
+               Option("actions", str, "policy", "policy: the learned policy acts; uniform: the same loop with every "
+                      "unmasked action equally likely and no learning (the ablation that shows what the policy adds)",
+                      choices=("policy", "uniform")))
 
     @classmethod
     def default_budget(cls, params: dict[str, Any]) -> int:
@@ -350,6 +361,7 @@ class EPNASSearch(Strategy):
         p, ctx = self.params, self.context
         self.actions = ActionSpace(self.space)
         self.policy = EPNASPolicy(self.actions)
+        self.policy.uniform = p["actions"] == "uniform"
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["lr"])
         self.baseline = Baseline(p["baseline_decay"])
         self.penalty = ExponentialPenalty(ctx.constraints, ctx.cost, p=p["p"])
@@ -428,11 +440,12 @@ class EPNASSearch(Strategy):
             for a in starts:
                 if str(a) not in self.rewards:
                     self.evaluate(a, f"episode {self.episode + 1} seed")
-            logps, rewards, visited = [], [], []
+            logps, rewards, visited, entropies = [], [], [], []
             for n, start in enumerate(starts):
                 cur, lps, rs = start, [], []
                 for t in range(p["steps"]):
                     nxt, taken, lp = self.policy.act(cur, self.gen)
+                    entropies.append(self.policy.last_entropy)
                     self.lineage.setdefault(str(nxt), (str(cur), self.policy.describe_action(taken)))
                     r = self.evaluate(nxt, f"episode {self.episode + 1} branch {n} step {t + 1}")
                     lps.append(lp)
@@ -443,9 +456,10 @@ class EPNASSearch(Strategy):
                 rewards.append(rs)
             b = self.baseline.value if self.baseline.value is not None else 0.0
             loss = reinforce_loss(logps, rewards, b)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+            if not self.policy.uniform:  # the ablation has nothing to learn
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
             flat = [r for rs in rewards for r in rs]
             b = self.baseline.update(flat)
             ranked = sorted({str(a) for a in visited} | set(self.seeds), key=lambda s: -self.rewards[s])
@@ -455,6 +469,7 @@ class EPNASSearch(Strategy):
             self.episodes_log.append({"episode": self.episode, "reward_mean": round(sum(flat) / len(flat), 5),
                                       "reward_max": round(max(flat), 5), "baseline": round(b, 5),
                                       "loss": round(float(loss.detach()), 5), "evaluated": len(self.history),
+                                      "policy_entropy": round(sum(entropies) / len(entropies), 4),
                                       "best_reward_arch": self.seeds[0], "wall_s": round(self.search_wall, 2)})
             self.save()
             self.checkpoint()
