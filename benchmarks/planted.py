@@ -27,6 +27,7 @@ import numpy as np
 
 from hwnas.io import atomic_write_text
 from hwnas.lut import LatencyPredictor
+from hwnas.plots import pyplot, save_figure
 from hwnas.search import list_strategies
 from hwnas.search.planted import PlantedTask, run_planted
 from hwnas.space import get_space
@@ -108,11 +109,7 @@ def report(done: dict, space: str, strategies: list[str], scales: list[float], o
     print(f"\nplanted optimum on {space}: regret = 1 - acc(result)/acc(optimum), median over seeds")
     print(f"{'strategy':14s} {'scale':>5s} {'runs':>4s} {'median':>8s} {'mean':>8s} {'<=0.5%':>7s} {'evals':>6s} "
           f"{'wall s':>7s}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for s in strategies:
         for scale in scales:
@@ -131,8 +128,7 @@ def report(done: dict, space: str, strategies: list[str], scales: list[float], o
     ax.set(xscale="log", xlabel="evaluations", ylabel="regret of the best so far (median)",
            title=f"planted optimum ({space}), scale {max(scales):g}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "planted.png"), dpi=100)
+    save_figure(fig, os.path.join(out, "planted.png"))
     print(f"\nwritten: {out}/planted.json, {out}/planted.png")
 
 

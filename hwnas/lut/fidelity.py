@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hwnas.errors import BackendUnavailableError, HwnasError
-from hwnas.io import atomic_path
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, now_iso
+from hwnas.plots import pyplot, save_figure
 from hwnas.profilers.base import Profiler, TimingStats
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
@@ -217,10 +217,7 @@ NOISY_FLOOR_PCT = 80.0
 def plot_validation(rep: ValidationReport, path: str) -> str:
     """Predicted vs measured, each network with its measured p10-p90 spread as an error bar; the title gives
     τ and the ±5% / ±10% shares beside the measurement's own noise floor, and a noisy run is labelled so."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     m, p = np.asarray(rep.measured_ms), np.asarray(rep.predicted_ms)
     lo_err = m - np.asarray(rep.measured_p10_ms or rep.measured_ms)
@@ -246,10 +243,7 @@ def plot_validation(rep: ValidationReport, path: str) -> str:
     ax.legend(loc="upper left", fontsize=8)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 

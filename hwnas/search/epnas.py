@@ -46,7 +46,7 @@ from torch import nn
 
 from hwnas.constraints import ExponentialPenalty
 from hwnas.errors import ArchError
-from hwnas.io import atomic_path
+from hwnas.plots import pyplot, save_figure
 from hwnas.search.base import Strategy, register_strategy
 from hwnas.search.options import Option
 from hwnas.search.outputs import write_rows
@@ -504,10 +504,7 @@ class EPNASSearch(Strategy):
         if not self.episodes_log:
             return
         write_rows(os.path.join(out_dir, "episodes.csv"), self.episodes_log)
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         ep = [r["episode"] for r in self.episodes_log]
         fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -516,10 +513,7 @@ class EPNASSearch(Strategy):
         ax.plot(ep, [r["baseline"] for r in self.episodes_log], ls="--", label="baseline b")
         ax.set(xlabel="episode", ylabel="reward = accuracy x penalty", title="EPNAS: reward per episode")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        with atomic_path(os.path.join(out_dir, "rewards.png"), ".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
+        save_figure(fig, os.path.join(out_dir, "rewards.png"), dpi=100)
 
     def save(self) -> None:
         self.save_checkpoint({"policy": self.policy.state_dict(), "opt": self.opt.state_dict(),

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from hwnas.constraints import Constraint, CostModel
 from hwnas.errors import ConstraintError
-from hwnas.io import atomic_path
+from hwnas.plots import pyplot, save_figure
 from hwnas.search.base import register_strategy
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
 from hwnas.search.joint import JointSearch
@@ -469,10 +469,7 @@ class HourNASSearch(JointSearch):
     def plot(self, out_dir: str) -> None:
         if self.proposals is None or not self.targets:
             return
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         rep = self.proposal_report(n=300, taus=(0.1,))
         write_rows(os.path.join(out_dir, "proposals.csv"),
@@ -503,10 +500,7 @@ class HourNASSearch(JointSearch):
         for ax in list(axes.flat)[len(rep):]:
             ax.axis("off")
         fig.suptitle("archs sampled at τ = 0.1 (targets dashed)", fontsize=9)
-        fig.tight_layout()
-        with atomic_path(os.path.join(out_dir, "proposals.png"), ".png") as tmp:
-            fig.savefig(tmp, dpi=90)
-        plt.close(fig)
+        save_figure(fig, os.path.join(out_dir, "proposals.png"), dpi=90)
 
     # -- resume --------------------------------------------------------------------------------------------
     def save_extra(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import csv
 import io
 
 from hwnas.constraints import Constraint
-from hwnas.io import atomic_path, atomic_write_text
+from hwnas.io import atomic_write_text
+from hwnas.plots import pyplot, save_figure
 from hwnas.search.base import Record
 
 
@@ -28,10 +29,7 @@ def write_history(path: str, history: list[Record]) -> None:
 
 
 def plot_pareto(path: str, history: list[Record], best: Record | None, constraints: list[Constraint]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     xs = [r.metrics.get("latency") for r in history]
     if any(x is None for x in xs) or not history:
@@ -61,7 +59,4 @@ def plot_pareto(path: str, history: list[Record], best: Record | None, constrain
     ax.set_xlabel("predicted latency (ms)")
     ax.set_ylabel("supernet accuracy (%)")
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

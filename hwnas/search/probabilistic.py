@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from hwnas.constraints import HingeCost
-from hwnas.io import atomic_path
+from hwnas.plots import pyplot, save_figure
 from hwnas.search.base import register_strategy
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
 from hwnas.search.joint import JointSearch
@@ -197,10 +197,7 @@ class ProbabilisticSearch(JointSearch):
                 "parameters; per epoch: epochs.csv, distribution.png")
 
     def plot(self, out_dir: str) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         log = self.epochs_log
         ep = [r["epoch"] for r in log]
@@ -218,10 +215,7 @@ class ProbabilisticSearch(JointSearch):
             axes[2].axhline(1.0, color="tab:red", ls="--", lw=1)
             axes[2].set(xlabel="epoch", ylabel="expected cost / target", title="E[cost] under P (target = 1)")
             axes[2].legend(fontsize=8)
-        fig.tight_layout()
-        with atomic_path(os.path.join(out_dir, "distribution.png"), ".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
+        save_figure(fig, os.path.join(out_dir, "distribution.png"), dpi=100)
 
     def save_extra(self) -> dict[str, Any]:
         return {"factorised": self.dist.factorised, "dist": self.dist.state_dict(), "a_opt": self.a_opt.state_dict(),
