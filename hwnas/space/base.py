@@ -49,7 +49,24 @@ class Network(nn.Module):
 
 class SearchSpace:
     """Base class.  Subclasses set ``name``/``description``/``named_archs`` and implement
-    ``_layout`` (fills ``self.stem``, ``self.layers``, ``self.head``) and ``choice_op``."""
+    ``_layout`` (fills ``self.stem``, ``self.layers``, ``self.head``) and ``choice_op``.
+
+    The contracts the rest of hwnas relies on, which a new space must keep:
+
+    * **Op parameter names** (``OpSig`` params, the constructor kwargs of the op): weight sharing keys on them
+      (:data:`hwnas.supernet.model.SHARING`): choices of a layer that differ only in ``mid`` (bottleneck or
+      channel width), ``wb``/``ab`` (weight / activation bits; 32 = float) share one parent module, and under
+      ``entangled`` sharing also in ``k`` (kernel, centre crop) and ``e`` (expansion, leading channels).  An op
+      whose width parameter has another name gets separate weights per width.
+    * **Layer names** ``s{stage}b{block}`` (what :meth:`add_stages` gives): EPNAS groups a stage's layers for
+      its scale actions by the part before ``b``; other names fall back to groups of four layers.
+    * :meth:`vital_layers` (HourNAS): the layers with no shortcut around them (resolution or channels change);
+      the default reads each layer's stride, input shape and output channels.
+    * :meth:`variables` (FP-NAS's factorised distribution, EPNAS's scale actions): a choice token split into
+      search variables whose values order naturally (``natural_key``: numbers inside tokens by value).
+    * A ``None`` from :meth:`choice_op` is the identity (a skip with equal input and output shapes); a skip that
+      changes shape must be an op of its own.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
