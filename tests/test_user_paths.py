@@ -147,3 +147,41 @@ def test_files_are_written_with_the_users_umask(tmp_path):
     finally:
         os.umask(old)
         importlib.reload(hwnas.io)
+
+
+def test_resume_with_other_options_or_bounds_refuses(pixel, tmp_path):
+    from hwnas.constraints import Constraint
+    from hwnas.data import load_dataset
+    from hwnas.errors import HwnasError
+    from hwnas.lut import LUT
+    from hwnas.search.driver import run_search
+    from hwnas.space import get_space
+    from hwnas.supernet import Supernet
+
+    ds = load_dataset("digits")
+    net = Supernet(get_space("proxyless", input_size=ds.image_size, num_classes=10), "entangled")
+    lut, out = LUT.load(pixel), str(tmp_path / "s")
+    bound = [Constraint.parse("latency", "80ms")]
+    opts = {"population": 4, "generations": 1}
+    run_search(get_space("proxyless"), net, ds, lut, bound, "evolution", 8, 0, out, {}, remeasure=False,
+               options=opts)
+    with pytest.raises(HwnasError, match="other options.*population=4"):
+        run_search(get_space("proxyless"), net, ds, lut, bound, "evolution", 8, 0, out, {}, resume=True,
+                   remeasure=False, options={"population": 5, "generations": 1})
+    with pytest.raises(HwnasError, match="bounded by latency <= 80ms"):
+        run_search(get_space("proxyless"), net, ds, lut, [Constraint.parse("latency", "70ms")], "evolution", 8, 0,
+                   out, {}, resume=True, remeasure=False, options=opts)
+
+
+def test_random_search_checkpoints_while_it_runs(pixel):
+    from hwnas.constraints import Constraint, CostModel, HardFilter
+    from hwnas.lut import LUT, LatencyPredictor
+    from hwnas.search import get_strategy
+    from hwnas.space import get_space
+
+    sp = get_space("proxyless")
+    hard = HardFilter([Constraint.parse("latency", "80ms")], CostModel(sp, LatencyPredictor(LUT.load(pixel), sp)))
+    seen = []
+    get_strategy("random")(sp, lambda a: 0.5, hard, budget=120, seed=0,
+                           on_checkpoint=lambda s: seen.append(len(s.history))).run()
+    assert seen[:2] == [50, 100] and seen[-1] == 120

@@ -14,6 +14,7 @@ weights or architecture parameters extend ``state_dict`` with those.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -235,6 +236,12 @@ class Strategy:
         if state.get("strategy") != self.name or state.get("seed") != self.seed:
             raise HwnasError(f"cannot resume: the saved search used strategy {state.get('strategy')!r} with seed "
                              f"{state.get('seed')}; pass the same --strategy and --seed")
+        saved = state.get("params")
+        if saved is not None and saved != json.loads(json.dumps(self.params)):
+            diff = ", ".join(f"{k}={saved.get(k)!r} (now {self.params.get(k)!r})" for k in sorted(self.params)
+                             if saved.get(k) != self.params.get(k))
+            raise HwnasError(f"cannot resume: the saved search used other options ({diff}); pass the same --opt "
+                             "values, or start a new search in another --out")
         self._replay = [(str(a), float(v)) for a, v in state.get("scores", [])]
         ck = self.load_checkpoint()
         if ck is not None:

@@ -20,6 +20,7 @@ import yaml
 
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.data import Dataset
+from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_text
 from hwnas.lut.fidelity import remeasure_latency
 from hwnas.lut.predictor import LatencyPredictor
@@ -108,14 +109,20 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         strat.write_outputs(out_dir)
         atomic_write_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(res, sort_keys=False))
         write_history(os.path.join(out_dir, "history.csv"), strat.history)
-        atomic_write_text(state_path, json.dumps(strat.state_dict()))
+        atomic_write_text(state_path, json.dumps({**strat.state_dict(), "constraints": [str(c) for c in constraints]}))
         plot_pareto(os.path.join(out_dir, "pareto.png"), strat.history, best, constraints)
 
     strat: Strategy = cls(deploy_space, trainer.accuracy, hard, budget, seed, on_record=on_record,
                           on_checkpoint=lambda s: write(), context=context, **params)
     if resume and os.path.exists(state_path):
         with open(state_path) as f:
-            strat.load_state_dict(json.load(f))
+            saved = json.load(f)
+        now = [str(c) for c in constraints]
+        if saved.get("constraints", now) != now:
+            then = ", ".join(saved["constraints"]) or "none"
+            raise HwnasError(f"cannot resume: the saved search was bounded by {then}, not {', '.join(now) or 'none'}; "
+                             "pass the same bounds, or start a new search in another --out")
+        strat.load_state_dict(saved)
     try:
         strat.run()
     except KeyboardInterrupt:
