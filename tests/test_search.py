@@ -152,6 +152,9 @@ def test_search_end_to_end_outputs_and_remeasure(trained, tmp_path):
     res = yaml.safe_load(open(tmp_path / "s" / "result.yaml"))
     assert res["latency"]["predicted_ms"] <= bound and res["evaluated"] == 30
     assert r.stdout.count("\n") == 1 and res["arch"] in r.stdout  # --quiet: the one-line result
+    assert res["settings"]["supernet_epochs"] == 6  # the given supernet's own training, not the default 8
+    v = res["constrained"]["latency"]["value"]
+    assert v == pytest.approx(res["latency"]["predicted_ms"], abs=1e-4) and v <= bound
     # the mechanism, not the machine's speed (how close the re-measurement comes is benchmarks/remeasure_error.py):
     # the best arch was re-measured, and the drift comes from the LUT's calibration networks re-measured with it
     lat = res["latency"]

@@ -185,3 +185,9 @@ def test_random_search_checkpoints_while_it_runs(pixel):
     get_strategy("random")(sp, lambda a: 0.5, hard, budget=120, seed=0,
                            on_checkpoint=lambda s: seen.append(len(s.history))).run()
     assert seen[:2] == [50, 100] and seen[-1] == 120
+
+
+def test_input_that_differs_from_the_luts_is_an_error(pixel, tmp_path):
+    r = _cli("search", "--lut", pixel, "--input", "64", "--latency", "80ms", "--strategy", "random", "--budget", "2",
+             "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and "--input 64" in r.stderr and "224 px" in r.stderr and "Traceback" not in r.stderr

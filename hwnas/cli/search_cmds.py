@@ -9,6 +9,7 @@ from rich.table import Table
 from hwnas.cli.app import cli, emit_json, emitted, json_option, names_help, out, output_options
 from hwnas.cli.options import constraint_kwargs, constraint_options, supernet_lever_options
 from hwnas.cli.progress import progress_bar
+from hwnas.constraints import fmt_value
 from hwnas.data import data_usage
 from hwnas.profilers import list_profilers
 from hwnas.search import list_strategies
@@ -62,8 +63,9 @@ def strategies_cmd(as_json: bool) -> None:
               help=names_help("Runtime for the on-demand LUT", list_profilers()))
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runtime threads of the on-demand LUT and the re-measurement.")
-@click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
-              help="Deployment resolution: latency and counts are predicted / measured at this size.")
+@click.option("--input", "input_size", type=click.IntRange(min=8), default=None,
+              help="Deployment resolution: latency and counts are predicted / measured at this size "
+                   "[default: the --lut's size, else 224].")
 @click.option("--supernet-epochs", type=click.IntRange(min=1), default=8, show_default=True,
               help="Epochs of the on-demand supernet (cached; not used with --supernet).")
 @supernet_lever_options
@@ -107,7 +109,8 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
         out.print(f"no evaluated arch satisfied the constraints; see {out_dir}/history.csv")
         return
     t = Table(title=f"hwnas search: {space}, {strategy}, {r['evaluated']} archs evaluated", show_header=False)
-    t.add_row("constraints", ", ".join(c["text"] for c in r["constraints"]) or "none")
+    t.add_row("constraints", ", ".join(f"{v['bound']} (result: {fmt_value(m, v['value'])})"
+                                       for m, v in r["constrained"].items()) or "none")
     t.add_row("accuracy", f"{100 * r['accuracy']:.2f}% ({r['accuracy_note']})")
     lat = r["latency"]
     if "measured_ms" not in lat:

@@ -96,6 +96,10 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
                     "flops": int(best.metrics["flops"]),
                     "params": int(best.metrics["params"]),
                     "bitops": int(best.metrics["bitops"]),
+                    "constrained": {c.metric: {"value": float(best.metrics[c.metric]), "bound": str(c)}
+                                    for c in constraints},
+                    "memory_bytes": int(cost.metrics(deploy_space.parse(best.arch), ["memory_bytes"])
+                                        ["memory_bytes"]),
                     "layers": cost.per_layer(deploy_space.parse(best.arch)),
                     "training_input_size": data.image_size,
                 }

@@ -27,8 +27,9 @@ from hwnas.search.driver import SearchOutcome, run_search
 from hwnas.io import check_output_dir
 from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
 from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
+from hwnas.supernet.train import CKPT, load_checkpoint
 from hwnas.space.base import SearchSpace, get_space
-from hwnas.supernet.api import load_supernet
+from hwnas.supernet.api import supernet_from_checkpoint
 from hwnas.supernet.model import Supernet
 
 #: a bound below this fraction of the space's smallest network (measured once) fails before any profiling
@@ -49,7 +50,7 @@ class SearchJob:
     device: str = "cpu"                                        # for the on-demand LUT
     backend: str = "ort"
     threads: int = 1
-    input_size: int = 224                                      # deployment resolution
+    input_size: int | None = None                              # deployment resolution (None: the LUT's, else 224)
     supernet_epochs: int = 8
     supernet_recipe: Recipe = DEFAULT_RECIPE                   # the on-demand supernet's training levers
     seed: int = 0
@@ -83,8 +84,12 @@ class SearchJob:
             self._lut = LUT.load(self.lut)
             if self._lut.meta.get("space") != self.space:
                 raise HwnasError(f"--lut {self.lut} is for space '{self._lut.meta.get('space')}', not '{self.space}'")
+            lut_in = self._lut.meta.get("input_size")
+            if self.input_size is not None and lut_in is not None and int(lut_in) != self.input_size:
+                raise HwnasError(f"--input {self.input_size} but --lut {self.lut} was measured at {lut_in} px; drop "
+                                 f"--input (the LUT's size is used) or profile a LUT at {self.input_size} px")
         else:
-            self._lut = cached_lut(self.space, self.input_size, self._data.num_classes, self.device, self.backend,
+            self._lut = cached_lut(self.space, self.deploy_input, self._data.num_classes, self.device, self.backend,
                                    self.threads)
         deploy = self.deploy_space()
         if self._lut is not None:  # every bound, latency included, against the LUT
@@ -107,7 +112,11 @@ class SearchJob:
         if self._lut is not None:
             return space_for(self._lut)
         classes = self._data.num_classes if self._data is not None else 1000
-        return get_space(self.space, input_size=self.input_size, num_classes=classes)
+        return get_space(self.space, input_size=self.deploy_input, num_classes=classes)
+
+    @property
+    def deploy_input(self) -> int:
+        return self.input_size or 224
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self, progress: Callable[..., None] | None = None) -> SearchOutcome:
@@ -118,33 +127,40 @@ class SearchJob:
         out_dir = self.out_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
         lut_path = self.lut
         if self._lut is None or self.lut is None:
-            lut_path, self._lut = ensure_lut(self.space, self.input_size, data.num_classes, self.device, self.backend,
+            lut_path, self._lut = ensure_lut(self.space, self.deploy_input, data.num_classes, self.device, self.backend,
                                              self.threads, progress)
         deploy = self.deploy_space()
         HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))  # calibrated bounds
-        net, supernet_path = self._supernet(cls.trains_supernet, data, progress)
+        net, supernet_path, trained = self._supernet(cls.trains_supernet, data, progress)
         settings = {**{k: v for k, v in asdict(self).items() if k not in ("constraints", "options", "out_dir")},
                     "options": self._params, "lut": lut_path, "supernet": supernet_path, "data": data.name,
-                    "deploy_input": deploy.input_size}
+                    "input_size": deploy.input_size, **trained}
         return run_search(deploy, net, data, self._lut, self._constraints, self.strategy, self.budget, self.seed,
                           out_dir, settings, resume=self.resume, remeasure=self.remeasure, options=self._params,
                           progress=progress)
 
     def _supernet(
         self, fresh: bool, data: Dataset, progress: Callable[..., None] | None
-    ) -> tuple[Supernet, str | None]:
+    ) -> tuple[Supernet, str | None, dict[str, Any]]:
+        """(supernet, its checkpoint, what result.yaml records of how it was trained: the checkpoint's own
+        settings, not this job's defaults)."""
         if fresh:  # the strategy trains the weights itself, from scratch
             if self.supernet:
                 raise HwnasError(f"strategy '{self.strategy}' trains its own supernet from scratch; drop --supernet")
             sp = get_space(self.space, input_size=data.image_size, num_classes=data.num_classes)
-            return Supernet(sp, "entangled"), None
+            return Supernet(sp, "entangled"), None, {"supernet_epochs": None, "supernet_recipe": None,
+                                                     "supernet_note": "trained by the strategy itself (see options)"}
         if self.supernet:
-            net, meta = load_supernet(self.supernet)
+            path = self.supernet
+            ck = load_checkpoint(os.path.join(path, CKPT) if os.path.isdir(path) else path)
+            net, meta = supernet_from_checkpoint(ck, path)
             if meta["space"] != self.space:
-                raise HwnasError(
-                    f"--supernet {self.supernet} was trained on space '{meta['space']}', not '{self.space}'"
-                )
-            return net, self.supernet
-        path, net, _ = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress,
-                                       recipe=self.supernet_recipe)
-        return net, path
+                raise HwnasError(f"--supernet {path} was trained on space '{meta['space']}', not '{self.space}'")
+            epochs = int(ck.get("epoch", 0))
+        else:  # the cache holds it trained to exactly these epochs
+            path, net, meta = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress,
+                                              recipe=self.supernet_recipe)
+            epochs = self.supernet_epochs
+        return net, path, {"supernet_epochs": epochs, "supernet_sharing": meta.get("sharing"),
+                           "supernet_recipe": meta.get("recipe", Recipe().to_dict()),
+                           "supernet_data": meta.get("data")}
