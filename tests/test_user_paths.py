@@ -191,3 +191,10 @@ def test_input_that_differs_from_the_luts_is_an_error(pixel, tmp_path):
     r = _cli("search", "--lut", pixel, "--input", "64", "--latency", "80ms", "--strategy", "random", "--budget", "2",
              "--out", str(tmp_path / "s"))
     assert r.returncode == 2 and "--input 64" in r.stderr and "224 px" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_lut_show_takes_lut_like_every_command_and_a_foreign_named_arch_names_its_space(pixel):
+    r = _cli("lut", "show", "--lut", pixel, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["space"] == "proxyless"
+    r = _cli("count", "--space", "mobilenetv2", "--arch", "proxyless_mobile")
+    assert r.returncode == 2 and "named arch of space 'proxyless'" in r.stderr and "Traceback" not in r.stderr

@@ -66,12 +66,18 @@ def lut_group():
 
 
 @lut_group.command("show")
-@click.argument("lut_path", metavar="LUT")
+@click.argument("lut_arg", metavar="[LUT]", required=False)
+@click.option("--lut", "lut_opt", default=None, help="The LUT file (YAML), as every other command takes it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
-def lut_show(lut_path, as_json):
-    """Summarise a LUT: header, fingerprint, calibration, entries."""
+def lut_show(lut_arg, lut_opt, as_json):
+    """Summarise a LUT (--lut FILE, or FILE alone): header, fingerprint, calibration, entries."""
+    from hwnas.errors import HwnasError
     from hwnas.lut import LUT
     from hwnas.lut.fidelity import calibration_text
+
+    if (lut_arg is None) == (lut_opt is None):
+        raise HwnasError("give the LUT once: `hwnas lut show --lut FILE` (or `hwnas lut show FILE`)")
+    lut_path = lut_opt or lut_arg
 
     d = LUT.load(lut_path).describe()
     if as_json:

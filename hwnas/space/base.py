@@ -158,6 +158,10 @@ class SearchSpace:
             if any(self.options.get(k) != v for k, v in opts.items() if k not in self.layout_options):
                 raise ArchError(f"named arch '{text}' needs space options {opts}")
             return self.check(Arch(self.name, choices))
+        home = [s for s in SPACES.names() if s != self.name and text in SPACES.get(s).named_archs]
+        if home and "," not in text:
+            raise ArchError(f"'{text}' is a named arch of space '{home[0]}', not of '{self.name}'; use a LUT or "
+                            f"--space for '{home[0]}'")
         return self.check(Arch.parse(self.name, text))
 
     def units(self, arch: Arch) -> list[OpSig]:
