@@ -98,7 +98,7 @@ def main() -> None:
             best[name].append(s.best.accuracy)
         print(f"  seed {seed}: best random {100 * best['random'][-1]:.2f}%, "
               f"evolution {100 * best['evolution'][-1]:.2f}%", flush=True)
-    for name, v in best.items():
+    for name, v in best.items() if a.seeds else ():  # --seeds 0: the supernet and its uniform subnets only
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
         print(f"  {name:<10} best {100 * statistics.mean(v):.2f} ± {100 * sd:.2f}%")
     if a.skip_latency:

@@ -22,7 +22,10 @@ def test_count_json_mobilenetv2(capsys):
 
 def test_count_table(capsys):
     assert main(["count", "--space", "resnet", "--arch", "resnet18"]) == 0
-    assert "1,814,073,344" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "1,814,073,344" in text
+    assert "s1b1.conv1.0" in text and "units." not in text  # the space's layer names, as predict and result.yaml
+    assert all(len(line) <= 80 for line in text.splitlines() if line.startswith(("┃", "│", "┏")))
 
 
 def test_spaces_json(capsys):

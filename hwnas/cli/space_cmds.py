@@ -20,7 +20,7 @@ def spaces_cmd(as_json: bool) -> None:
         return
     t = Table(title="search spaces")
     for col in ("space", "layers", "size", "choices", "named archs", "vital layers (HourNAS)"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for r in rows:
         ch = r["choices"]
         t.add_row(r["name"], str(r["layers"]), f"{r['size']:.3g}",
@@ -45,12 +45,20 @@ def count_cmd(space: str, arch: str, input_size: int, classes: int, as_json: boo
     if as_json:
         emit_json({"space": sp.name, "arch": str(a), "input": input_size, "classes": classes, **rep.to_dict()})
         return
-    t = Table(title=f"{sp.name} @ {input_size}px")
-    for col in ("layer", "type", "in", "out", "MACs", "params", "bits w/a", "BitOps", "bytes"):
-        t.add_column(col, justify="right" if col not in ("layer", "type") else "left")
+    narrow = out.width < 110  # an 80-column terminal gets the columns that fit; --json has all of them
+    cols = ("layer", "out", "MACs", "params", "w/a", "BitOps") if narrow else \
+        ("layer", "type", "in", "out", "MACs", "params", "bits w/a", "BitOps", "bytes")
+    t = Table(title=f"{sp.name} @ {input_size}px" + (" (narrow terminal: type, input and bytes in --json)"
+                                                     if narrow else ""))
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("layer", "type") else "right",
+                     overflow="fold", no_wrap=col not in ("layer", "type"))
     for lc in rep.layers:
-        t.add_row(lc.name, lc.type, "x".join(map(str, lc.in_shape)), "x".join(map(str, lc.out_shape)), fmt_num(lc.macs),
-                  fmt_num(lc.params), f"{lc.w_bits}/{lc.a_bits}", fmt_num(lc.bitops), fmt_num(lc.memory_bytes))
+        row = {"layer": lc.name, "type": lc.type, "in": "x".join(map(str, lc.in_shape)),
+               "out": "x".join(map(str, lc.out_shape)), "MACs": fmt_num(lc.macs), "params": fmt_num(lc.params),
+               "w/a": f"{lc.w_bits}/{lc.a_bits}", "bits w/a": f"{lc.w_bits}/{lc.a_bits}", "BitOps": fmt_num(lc.bitops),
+               "bytes": fmt_num(lc.memory_bytes)}
+        t.add_row(*(row[c] for c in cols))
     out.print(t)
     s = rep.summary()
     out.print(f"arch: {a}\nMACs {s['macs']:,} (FLOPs = 2xMACs = {s['flops']:,})   params {s['params']:,}   "

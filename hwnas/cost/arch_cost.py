@@ -17,7 +17,17 @@ from hwnas.space.ops import OpSig, build_op
 
 
 def count_arch(space: SearchSpace, arch: Arch) -> CostReport:
-    return count(space.build(arch), space.input_shape)
+    """Counts of the built network, its conv/linear layers named by the space's layer names (``s1b1.body.0.0``,
+    ``stem0.0``, ``head0.fc``: the names ``predict`` and result.yaml use) instead of module paths (``units.1...``)."""
+    rep = count(space.build(arch), space.input_shape)
+    names = [f"stem{i}" for i in range(len(space.stem))]
+    names += [layer.name for layer, c in zip(space.layers, arch.choices) if space.choice_op(layer, c) is not None]
+    names += [f"head{i}" for i in range(len(space.head))]
+    for lc in rep.layers:
+        parts = lc.name.split(".")
+        if parts[0] == "units" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(names):
+            lc.name = ".".join([names[int(parts[1])], *parts[2:]])
+    return rep
 
 
 def count_named(
