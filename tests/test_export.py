@@ -123,6 +123,9 @@ def test_search_train_export_end_to_end(digits_supernet, tmp_path):
     assert acc_ox == acc_pt and acc_pt > 0.2  # trained (chance is 0.1) and identical
     metrics = yaml.safe_load(open(tmp_path / "t" / "metrics.yaml"))
     assert metrics["val_accuracy"] == pytest.approx(acc_pt)
+    r = subprocess.run([sys.executable, "-m", "hwnas", "export", "--arch", result, "--weights", weights, "--format",
+                        "onnx", "--classes", "5", "--out", str(tmp_path / "c5.onnx")], capture_output=True, text=True)
+    assert r.returncode == 2 and "trained for 10 classes" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_finetuning_from_the_supernet_does_not_lose_accuracy(digits_supernet, tmp_path):

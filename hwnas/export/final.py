@@ -155,7 +155,11 @@ def build_for_export(space_name: str, arch_text: str, weights: str | None, input
     meta = ck["meta"] if ck else {}
     if ck and (meta["space"] != space_name or meta["arch"] != arch_text):
         raise HwnasError(f"weights are for {meta['space']}:{meta['arch']}, not {space_name}:{arch_text}")
-    classes = num_classes or int(meta.get("num_classes", 1000))
+    trained = meta.get("num_classes")
+    if ck and num_classes and trained is not None and int(trained) != num_classes:
+        raise HwnasError(f"--classes {num_classes} but the weights were trained for {trained} classes; drop --classes "
+                         "(the weights' count is used) or train for that many classes")
+    classes = num_classes or int(trained or 1000)
     sp = get_space(space_name, arch_text, input_size=input_size, num_classes=classes, **meta.get("options", {}))
     arch = sp.parse(arch_text)
     net = sp.build(arch)
