@@ -198,3 +198,12 @@ def test_lut_show_takes_lut_like_every_command_and_a_foreign_named_arch_names_it
     assert r.returncode == 0 and json.loads(r.stdout)["space"] == "proxyless"
     r = _cli("count", "--space", "mobilenetv2", "--arch", "proxyless_mobile")
     assert r.returncode == 2 and "named arch of space 'proxyless'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_executorch_export_prints_only_hwnas_lines(tmp_path):
+    pytest.importorskip("executorch")
+    r = _cli("export", "--space", "proxyless", "--arch", "proxyless_mobile", "--input", "32", "--classes", "10",
+             "--format", "executorch", "--out", str(tmp_path / "m.pte"))
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert all(ln.startswith(("note:", "exported", "latency", "warning:")) for ln in lines), lines

@@ -14,6 +14,7 @@ Results are :class:`TimingStats` (median, p10, p90, coefficient of variation, n)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -21,8 +22,9 @@ import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -275,6 +277,36 @@ def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:
         takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted - {"device", "config"}))
         raise BackendUnavailableError(f"backend '{name}' has no option {flags}; it takes {takes}")
     return cls(device=device, **kwargs)
+
+
+@contextlib.contextmanager
+def third_party_quiet() -> Iterator[None]:
+    """Silence what third-party runtimes print while they load and compile (ExecuTorch's native cpuinfo logs,
+    torchao's optional-kernel notes, torch's deprecation logs): stdout and stderr at the file-descriptor level,
+    Python warnings and logging.  hwnas's own messages come after, and errors still raise."""
+    import logging
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    previous = logging.root.manager.disable
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        logging.disable(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+        logging.disable(previous)
 
 
 def require(module: str, hint: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -10,16 +9,15 @@ from torch import nn
 
 from hwnas.io import atomic_write_bytes
 from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
-from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require
+from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require, third_party_quiet
 
 def to_executorch(module: nn.Module, example: torch.Tensor, path: str) -> str:
     """torch.export -> XNNPACK-delegated edge program -> ``.pte``."""
-    require("executorch", MOBILE_HINT)
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with third_party_quiet():
+        require("executorch", MOBILE_HINT)
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+    with torch.no_grad(), third_party_quiet():
         ep = torch.export.export(module.eval(), (example,))
         prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     atomic_write_bytes(path, prog.buffer)
@@ -30,10 +28,11 @@ class ExecuTorchModel(Model):
     """A loaded ``.pte`` program's forward method."""
 
     def __init__(self, path: str) -> None:
-        require("executorch", MOBILE_HINT)
-        from executorch.runtime import Runtime
+        with third_party_quiet():  # the runtime's native cpuinfo probe logs to stderr
+            require("executorch", MOBILE_HINT)
+            from executorch.runtime import Runtime
 
-        self.method = Runtime.get().load_program(path).load_method("forward")
+            self.method = Runtime.get().load_program(path).load_method("forward")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.method.execute([x])[0]
@@ -53,7 +52,8 @@ class ExecuTorchProfiler(MobileProfiler):
     phone_kind = "pte"
 
     def load_runtime(self) -> None:
-        self.et = require("executorch", MOBILE_HINT)
+        with third_party_quiet():
+            self.et = require("executorch", MOBILE_HINT)
 
     def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
         return to_executorch(module, example, path)
