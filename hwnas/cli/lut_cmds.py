@@ -191,7 +191,9 @@ def predict_cmd(lut_path, archs, as_json):
     if as_json:
         emit_json(d)
         return
-    cal = "calibrated" if d["calibrated"] else "NOT calibrated (run `hwnas lut calibrate`)"
+    cal = ("calibrated" if d["calibrated"] else "NOT calibrated (run `hwnas lut calibrate`)" if d["calibratable"]
+           else "not calibrated (an imported table: its per-op sum is used as published; only the device it came "
+                "from could calibrate it)")
     out.print(f"{d['space']} at {d['input_size']}px on {d['backend']}/{d['device']}, {cal}: {d['calibration']}",
               highlight=False)
     for a in d["archs"]:

@@ -12,6 +12,7 @@ import yaml
 from hwnas.cost.arch_cost import ArchCoster
 from hwnas.errors import ArchError
 from hwnas.lut.fidelity import calibration_text
+from hwnas.profilers.base import PROFILERS
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, space_for
 
@@ -64,4 +65,5 @@ def predict_archs(lut_path: str, specs: list[str]) -> dict[str, Any]:
                         "params": int(counts["params"]), "bitops": int(counts["bitops"]), "layers": rows})
     return {"lut": lut_path, "space": sp.name, "input_size": sp.input_size, "backend": lut.meta.get("backend"),
             "device": lut.meta.get("device"), "calibrated": lut.calibration.get("fitted_on", 0) > 0,
+            "calibratable": lut.meta.get("backend") in PROFILERS,
             "calibration": calibration_text(lut.calibration), "archs": out}
