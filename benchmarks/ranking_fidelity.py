@@ -104,7 +104,9 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=5000)
     ap.add_argument("--size", type=int, default=16, help="image size of both sides (CIFAR is 32 px)")
     ap.add_argument("--first-batch-only", action="store_true", help="data_batch_1 alone (the earlier cut)")
-    ap.add_argument("--part", default="all", choices=["all", "supernets", "standalone", "report"])
+    ap.add_argument("--part", default="all", choices=["all", "supernets", "standalone", "plateau", "report"])
+    ap.add_argument("--plateau-epochs", type=int, default=40,
+                    help="--part plateau: the middle arch trained this long, held-out accuracy after every epoch")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=2, help="archs trained again with two more seeds")
     ap.add_argument("--supernet-epochs", default="15", help="comma list: one supernet per value (and sharing)")
@@ -136,6 +138,8 @@ def main() -> None:
                           "holdout": len(data.y_val), "size": a.size, "standalone_epochs": a.epochs,
                           "device": device, "supernet_epochs": a.supernet_epochs})
     t0 = time.time()
+    if a.part == "plateau":
+        return plateau(sp, archs[len(archs) // 2], data, a, store)
     # 1. supernets: one per (sharing, epochs); each is scored on the same archs, per BN recalibration size
     sn_acc: dict[str, dict[str, float]] = {}
     sn_test: dict[str, dict[str, float]] = {}  # diagnostic only: scored on the 10,000-image test batch
@@ -233,6 +237,37 @@ def main() -> None:
                                        "top5": top[5], "standalone_epochs": a.epochs,
                                        "kendall_tau_test_batch": tau_t.statistic})
     print(f"wall {time.time() - t0:.0f} s")
+
+
+def plateau(sp, arch: str, data, a, store: "Store") -> None:
+    """The standalone recipe's held-out curve: one arch (the middle of the latency range) trained for
+    ``--plateau-epochs`` with the recipe of the standalone part, its held-out accuracy after every epoch, so the
+    report can say whether ``--epochs`` reaches a plateau."""
+    from hwnas.plots import pyplot, save_figure
+
+    net = sp.build(sp.parse(arch))
+    torch.manual_seed(0)
+    steps = data.steps_per_epoch(64)
+    curve: list[float] = []
+
+    def cb(stage: str, done: int, total: int, metrics=None) -> None:
+        if done % steps == 0:
+            curve.append(accuracy(net, data.x_val, data.y_val))
+            net.train()
+            print(f"  plateau: epoch {len(curve)} held-out {curve[-1]:.4f}", flush=True)
+
+    d = os.path.join(a.out, "plateau")
+    train(net, lambda m, xb, g: m(xb), data, TrainConfig(epochs=a.plateau_epochs, lr=0.05, seed=0), d,
+          {"kind": "subnet"}, progress=cb, device=a.device)
+    store.put("plateau", {"arch": arch, "heldout_by_epoch": curve, "standalone_epochs": a.epochs})
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(range(1, len(curve) + 1), [100 * v for v in curve], marker=".")
+    ax.axvline(a.epochs, color="tab:red", ls="--", lw=1, label=f"standalone recipe ({a.epochs} epochs)")
+    ax.set(xlabel="epoch (cosine schedule over all of them)", ylabel="held-out accuracy (%)",
+           title=f"standalone curve, {a.size} px, {len(data.y_train)} images")
+    ax.legend(fontsize=8)
+    save_figure(fig, os.path.join(a.out, "plateau.png"))
 
 
 class _MacsPredictor:
