@@ -3,11 +3,7 @@ default XNNPACK delegate on this host."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import warnings
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,35 +11,14 @@ from torch import nn
 
 from hwnas.io import atomic_path
 from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
-from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require
-
-
-@contextlib.contextmanager
-def quiet_fds() -> Iterator[None]:
-    """Silence a converter that logs straight to file descriptors 1 and 2 (LiteRT, XLA)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
+from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require, third_party_quiet
 
 
 def to_tflite(module: nn.Module, example: torch.Tensor, path: str) -> str:
     """litert-torch conversion to a ``.tflite`` flatbuffer (input stays NCHW)."""
-    with quiet_fds():
+    with third_party_quiet():
         litert_torch = require("litert_torch", MOBILE_HINT)
-    with quiet_fds(), torch.no_grad(), warnings.catch_warnings(), atomic_path(path, ".tflite") as tmp:
-        warnings.simplefilter("ignore")
+    with third_party_quiet(), torch.no_grad(), atomic_path(path, ".tflite") as tmp:
         litert_torch.convert(module.eval(), (example,)).export(tmp)
     return path
 
@@ -52,7 +27,7 @@ class TFLiteModel(Model):
     """A ``.tflite`` model in the ai-edge-litert Interpreter (XNNPACK delegate, fixed thread count)."""
 
     def __init__(self, path: str, threads: int = 1) -> None:
-        with quiet_fds():
+        with third_party_quiet():
             interp_mod = require("ai_edge_litert.interpreter", MOBILE_HINT)
             self.interp = interp_mod.Interpreter(model_path=path, num_threads=threads)
             self.interp.allocate_tensors()
@@ -83,7 +58,7 @@ class LiteRTProfiler(MobileProfiler):
     phone_kind = "tflite"
 
     def load_runtime(self) -> None:
-        with quiet_fds():
+        with third_party_quiet():
             require("litert_torch", MOBILE_HINT)
             require("ai_edge_litert.interpreter", MOBILE_HINT)
 
