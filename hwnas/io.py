@@ -20,15 +20,19 @@ FILE_MODE = 0o666 & ~_umask()
 
 
 def check_output_dir(path: str, flag: str = "--out") -> None:
-    """Fail in a second, before any work, when ``path`` cannot hold outputs: an existing file, or a directory
-    that cannot be created or written (one line naming the problem and what to do)."""
+    """Fail in a second, before any work, when ``path`` cannot hold outputs: an existing file (or a file where a
+    parent directory should be), or a directory that cannot be written -- tried in the nearest directory that
+    exists, so nothing is created here (one line naming the problem and what to do)."""
     from hwnas.errors import HwnasError
 
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise HwnasError(f"{flag} {path} is a file, not a directory; give a directory for the outputs")
+    probe_dir = os.path.abspath(path)
+    while not os.path.exists(probe_dir):
+        probe_dir = os.path.dirname(probe_dir)
+    if not os.path.isdir(probe_dir):
+        what = "is a file" if probe_dir == os.path.abspath(path) else f"lies under a file ({probe_dir})"
+        raise HwnasError(f"{flag} {path} {what}, not a directory; give a directory for the outputs")
     try:
-        os.makedirs(path, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".hwnas-write-check.")
+        fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".hwnas-write-check.")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:

@@ -27,6 +27,7 @@ from hwnas.supernet.train import CKPT, TrainConfig, load_checkpoint
 def cache_dir() -> str:
     d = os.environ.get("HWNAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hwnas")
     check_output_dir(d, "the cache (HWNAS_CACHE)")
+    os.makedirs(d, exist_ok=True)
     return d
 
 
