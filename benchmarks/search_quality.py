@@ -137,12 +137,13 @@ SMALL = {"evolution": {"population": 10, "generations": 3}, "random": {},
          "epnas": {"episodes": 2, "branches": 4, "steps": 5, "pp_steps": 2}}
 
 
-def _data(name: str):
-    """(search data, test data): digits' own splits, or the CIFAR-10 copy cut as ranking_fidelity.py does."""
+def _data(name: str, train_images: int = 8000):
+    """(search data, test data): digits' own splits, or the CIFAR-10 copy with an explicit cut: ``train_images``
+    training images and 2,000 held-out (8,000: data_batch_1 alone, the cut of the figures recorded so far)."""
     if name == "digits":
         d = load_dataset("digits")
         return d, d
-    return cifar_splits(2000)
+    return cifar_splits(2000, train=train_images, first_batch_only=train_images <= 8000)
 
 
 def every_strategy(argv: list[str]) -> None:
@@ -167,9 +168,11 @@ def every_strategy(argv: list[str]) -> None:
     ap.add_argument("--random-baseline", type=int, default=5, help="random satisfying archs retrained")
     ap.add_argument("--strategies", default=",".join(list_strategies()))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-images", type=int, default=8000,
+                    help="--data cifar: training images of the copy's 50,000 (8000: the earlier figures' cut)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    data, test = _data(a.data)
+    data, test = _data(a.data, a.train_images)
     work = tempfile.mkdtemp(prefix="hwnas-sq-")
     cost, src = _cost()
     lut = cost.predictor.lut
