@@ -77,6 +77,21 @@ def test_importance_weights_match_the_formula():
     assert cost == pytest.approx(0.3 * math.log(float(c.mean())))
 
 
+def test_posterior_weights_discount_each_sample_by_its_own_violation():
+    ll = torch.tensor([-10.0, -12.0, -11.0])
+    c = torch.tensor([0.5, 0.0, 1.5])
+    m = importance_weights(ll, c, 0.3, "posterior", batch=4)
+    # hand-computed: exp(-10 - 0.6), exp(-12), exp(-11 - 1.8), normalised
+    raw = [math.exp(-10.6), math.exp(-12.0), math.exp(-12.8)]
+    assert m.tolist() == pytest.approx([r / sum(raw) for r in raw])
+    # the paper's form gives the same violating sample the same share whatever the size of its violation when
+    # every sample violates equally; the posterior form does not depend on the other samples' violations
+    both = importance_weights(ll[:2], torch.tensor([0.5, 0.5]), 0.3, "posterior", batch=4)
+    assert both.tolist() == pytest.approx(torch.softmax(ll[:2], 0).tolist())
+    with pytest.raises(ValueError, match="importance form"):
+        importance_weights(ll, c, 0.3, "other")
+
+
 def test_all_costs_zero_keeps_the_loss_finite():
     ll = torch.tensor([-3.0, -2.0])
     zero = torch.zeros(2)
@@ -102,7 +117,7 @@ LIKELIHOOD = {"accurate": 0.2, "cheap": 0.0, "middle": 0.1}  # per layer, added 
 COST = {"accurate": 4.0, "cheap": 1.0, "middle": 2.0}
 
 
-def _learn(target, steps=800, k=8):
+def _learn(target, steps=800, k=8, form="paper"):
     d = ChoiceDistribution(Toy())
     opt = torch.optim.Adam(d.parameters(), lr=0.016)
     g = torch.Generator().manual_seed(0)
@@ -111,12 +126,13 @@ def _learn(target, steps=800, k=8):
         ll = torch.tensor([sum(LIKELIHOOD[c] for c in a.choices) for a in archs])
         cost = torch.tensor([sum(COST[c] for c in a.choices) for a in archs])
         hinge = torch.clamp(cost / target - 1, min=0) if target else torch.zeros(k)
-        alpha_update(d, opt, archs, ll, hinge, 0.3)
+        alpha_update(d, opt, archs, ll, hinge, 0.3, form, batch=1 if form == "paper" else 10)
     return [dict(zip(Toy().layers[0].choices, map(float, p))) for p in d.probs()]
 
 
-def test_alpha_moves_to_the_accurate_choice_without_a_target_and_to_the_cheap_one_under_a_tight_target():
-    free, tight = _learn(None), _learn(3.0)  # 3.0: only all-cheap archs meet it
+@pytest.mark.parametrize("form", ["paper", "posterior"])
+def test_alpha_moves_to_the_accurate_choice_without_a_target_and_to_the_cheap_one_under_a_tight_target(form):
+    free, tight = _learn(None, form=form), _learn(3.0, form=form)  # 3.0: only all-cheap archs meet it
     for layer in free:
         assert max(layer, key=layer.get) == "accurate" and layer["accurate"] > 0.6
     for layer in tight:
