@@ -207,3 +207,23 @@ def test_an_executorch_export_prints_only_hwnas_lines(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
     assert all(ln.startswith(("note:", "exported", "latency", "warning:")) for ln in lines), lines
+
+
+def test_a_search_without_a_latency_bound_profiles_nothing(tmp_path):
+    """A FLOPs-bounded search needs no LUT: none is measured (the cache holds no LUT afterwards), and result.yaml
+    says why its latency is not predicted."""
+    import os
+
+    import yaml
+
+    cache, out = tmp_path / "cache", tmp_path / "s"
+    r = subprocess.run([sys.executable, "-m", "hwnas", "search", "--strategy", "random", "--budget", "3", "--flops",
+                        "400M", "--supernet-epochs", "1", "--out", str(out), "--quiet"], capture_output=True, text=True,
+                       env=dict(os.environ, HWNAS_CACHE=str(cache)))
+    assert r.returncode == 0, r.stderr
+    luts = [f for d, _, fs in os.walk(cache) for f in fs if "luts" in d]  # where the search caches its LUTs
+    assert luts == [], luts
+    res = yaml.safe_load((out / "result.yaml").read_text())
+    assert res["latency"]["predicted_ms"] is None and "nothing was profiled" in res["latency"]["note"]
+    assert res["settings"]["lut"] is None and res["constrained"]["flops"]["value"] <= 400e6
+    assert "MACs" in r.stdout and "accuracy" in r.stdout

@@ -100,8 +100,9 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
         click.echo(f"warning: {w}", err=True)
     if quiet:  # still the one-line result
         if "arch" in r:
-            click.echo(f"{r['arch']}  accuracy {r['accuracy']:.4f}  latency {r['latency']['predicted_ms']:.3f} ms "
-                       f"(predicted)  -> {out_dir}/result.yaml")
+            ms = r["latency"]["predicted_ms"]
+            lat = f"latency {ms:.3f} ms (predicted)" if ms is not None else f"MACs {r['macs']:,}"
+            click.echo(f"{r['arch']}  accuracy {r['accuracy']:.4f}  {lat}  -> {out_dir}/result.yaml")
         else:
             click.echo(f"no evaluated arch satisfied the constraints; see {out_dir}/history.csv")
         return
@@ -112,17 +113,7 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
     t.add_row("constraints", ", ".join(f"{v['bound']} (result: {fmt_value(m, v['value'])})"
                                        for m, v in r["constrained"].items()) or "none")
     t.add_row("accuracy", f"{100 * r['accuracy']:.2f}% ({r['accuracy_note']})")
-    lat = r["latency"]
-    if "measured_ms" not in lat:
-        meas = " (not re-measured: --no-remeasure)"
-    elif lat["measured_ms"] is None:
-        meas = " (not measurable on this machine)"
-    else:
-        meas = f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)"
-    drift = (f"; calibration networks now run {lat['drift_pct']:+.1f}% vs when calibrated (error on today's "
-             f"machine {lat['error_drift_corrected_pct']:+.1f}%)" if lat.get("drift_pct") is not None else "")
-    t.add_row("latency", f"predicted {lat['predicted_ms']:.3f} ms{meas} on {lat['backend']}/{lat['device']} at "
-              f"{lat['input_size']}px{drift}")
+    t.add_row("latency", latency_text(r["latency"]))
     t.add_row("MACs / params / BitOps", f"{r['macs']:,} / {r['params']:,} / {r['bitops']:,}")
     if r.get("report"):
         t.add_row(strategy, r["report"])
@@ -131,3 +122,19 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
     out.print(t)
     out.print("best arch (copy as --arch):")
     out.print(r["arch"], soft_wrap=True, highlight=False)
+
+
+def latency_text(lat: dict) -> str:
+    """result.yaml's latency entry as one line: prediction, re-measurement and drift, or why there is none."""
+    if lat["predicted_ms"] is None:
+        return lat["note"]
+    if "measured_ms" not in lat:
+        meas = " (not re-measured: --no-remeasure)"
+    elif lat["measured_ms"] is None:
+        meas = " (not measurable on this machine)"
+    else:
+        meas = f", measured {lat['measured_ms']:.3f} ms ({lat['error_pct']:+.1f}%)"
+    drift = (f"; calibration networks now run {lat['drift_pct']:+.1f}% vs when calibrated (error on today's "
+             f"machine {lat['error_drift_corrected_pct']:+.1f}%)" if lat.get("drift_pct") is not None else "")
+    return (f"predicted {lat['predicted_ms']:.3f} ms{meas} on {lat['backend']}/{lat['device']} at "
+            f"{lat['input_size']}px{drift}")

@@ -50,21 +50,32 @@ def accuracy_note(data: Dataset) -> str:
     return note
 
 
-def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut: LUT,
+def latency_entry(lut: LUT | None, metrics: dict[str, float], input_size: int) -> dict[str, Any]:
+    """result.yaml's latency: the LUT's prediction, or why there is none."""
+    if lut is None:
+        return {"predicted_ms": None, "input_size": input_size,
+                "note": "not predicted: no latency bound and no LUT given or cached (nothing was profiled); pass "
+                        "--lut, or predict it later with `hwnas predict --lut LUT --arch result.yaml`"}
+    return {"predicted_ms": round(metrics["latency"], 4), "input_size": input_size,
+            "backend": lut.meta.get("backend"), "device": lut.meta.get("device"),
+            "lut_calibrated": lut.calibration.get("fitted_on", 0) > 0}
+
+
+def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut: LUT | None,
                constraints: list[Constraint], strategy: str, budget: int, seed: int, out_dir: str,
                settings: dict[str, Any], resume: bool = False, remeasure: bool = True,
                options: dict[str, Any] | None = None,
                progress: Callable[..., None] | None = None) -> SearchOutcome:
     """Run one search.  The supernet is at the data's resolution; ``deploy_space`` (same tokens) is at
     the deployment resolution, where latency and counts are predicted and measured.  ``budget`` None: the
-    strategy's default; ``options``: the strategy's declared options (validated)."""
+    strategy's default; ``options``: the strategy's declared options (validated).  ``lut`` None (no latency
+    bound, none given or cached): latency is not predicted, and result.yaml says so."""
     cls = get_strategy(strategy)
     params = cls.validate(dict(options or {}))
     budget = cls.default_budget(params) if budget is None else budget
     os.makedirs(out_dir, exist_ok=True)
-    pred = LatencyPredictor(lut, deploy_space)
-    cost = CostModel(deploy_space, pred)
-    hard = HardFilter(constraints, cost, record=["latency", "macs", "params", "bitops"])
+    cost = CostModel(deploy_space, LatencyPredictor(lut, deploy_space) if lut is not None else None)
+    hard = HardFilter(constraints, cost, record=["latency", "macs", "params", "bitops"][lut is None:])
     trainer = SupernetTrainer(supernet, data)
     context = SearchContext(supernet=supernet, trainer=trainer, data=data, cost=cost, constraints=list(constraints),
                             out_dir=out_dir)
@@ -88,10 +99,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
                     "arch": best.arch,
                     "accuracy": best.accuracy,
                     "accuracy_note": accuracy_note(data),
-                    "latency": {"predicted_ms": round(best.metrics["latency"], 4),
-                                "input_size": deploy_space.input_size, "backend": lut.meta.get("backend"),
-                                "device": lut.meta.get("device"),
-                                "lut_calibrated": lut.calibration.get("fitted_on", 0) > 0},
+                    "latency": latency_entry(lut, best.metrics, deploy_space.input_size),
                     "macs": int(best.metrics["macs"]),
                     "flops": int(best.metrics["flops"]),
                     "params": int(best.metrics["params"]),
@@ -136,7 +144,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         return outcome
     write()
     best = strat.best
-    if best is not None and remeasure:
+    if best is not None and remeasure and lut is not None:
         outcome.result["latency"].update(remeasure_latency(lut, deploy_space, deploy_space.parse(best.arch),
                                                            outcome.result["latency"]["predicted_ms"]))
         atomic_write_text(os.path.join(out_dir, "result.yaml"), yaml.safe_dump(outcome.result, sort_keys=False))

@@ -115,6 +115,12 @@ class SearchJob:
         return get_space(self.space, input_size=self.deploy_input, num_classes=classes)
 
     @property
+    def needs_profiling(self) -> bool:
+        """A LUT is measured only for a latency bound: a search bounded by counters alone (FLOPs, params, ...)
+        uses a LUT only if one is given or already cached, to report the result's predicted latency."""
+        return self._lut is None and any(c.metric == "latency" for c in self._constraints)
+
+    @property
     def deploy_input(self) -> int:
         return self.input_size or 224
 
@@ -126,11 +132,14 @@ class SearchJob:
         cls = get_strategy(self.strategy)
         out_dir = self.out_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
         lut_path = self.lut
-        if self._lut is None or self.lut is None:
+        if self.needs_profiling:
             lut_path, self._lut = ensure_lut(self.space, self.deploy_input, data.num_classes, self.device, self.backend,
                                              self.threads, progress)
+        elif self._lut is not None and lut_path is None:
+            lut_path = "(cached LUT of this machine)"
         deploy = self.deploy_space()
-        HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))  # calibrated bounds
+        if self._lut is not None:
+            HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))  # calibrated bounds
         net, supernet_path, trained = self._supernet(cls.trains_supernet, data, progress)
         settings = {**{k: v for k, v in asdict(self).items() if k not in ("constraints", "options", "out_dir")},
                     "options": self._params, "lut": lut_path, "supernet": supernet_path, "data": data.name,

@@ -31,8 +31,11 @@ def write_history(path: str, history: list[Record]) -> None:
 def plot_pareto(path: str, history: list[Record], best: Record | None, constraints: list[Constraint]) -> None:
     plt = pyplot()
 
-    xs = [r.metrics.get("latency") for r in history]
-    if any(x is None for x in xs) or not history:
+    if not history:
+        return
+    metric = "latency" if "latency" in history[0].metrics else "macs"  # no LUT: against MACs
+    xs = [r.metrics.get(metric) for r in history]
+    if any(x is None for x in xs):
         return
     ys = [100 * r.accuracy for r in history]
     ok = [r.satisfied for r in history]
@@ -48,15 +51,15 @@ def plot_pareto(path: str, history: list[Record], best: Record | None, constrain
             top = y
     ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:orange", lw=1.2, label="Pareto front")
     for c in constraints:
-        if c.metric == "latency":
+        if c.metric == metric:
             for v in (c.lo, c.hi):
                 if v is not None:
                     ax.axvline(v, color="tab:red", ls="--", lw=1)
             ax.plot([], [], color="tab:red", ls="--", label=str(c))
     if best is not None:
-        ax.scatter([best.metrics["latency"]], [100 * best.accuracy], s=120, marker="*", color="tab:red", zorder=5,
+        ax.scatter([best.metrics[metric]], [100 * best.accuracy], s=120, marker="*", color="tab:red", zorder=5,
                    label="chosen")
-    ax.set_xlabel("predicted latency (ms)")
+    ax.set_xlabel("predicted latency (ms)" if metric == "latency" else "MACs")
     ax.set_ylabel("supernet accuracy (%)")
     ax.legend(fontsize=8, loc="lower right")
     save_figure(fig, path, dpi=110)
