@@ -24,7 +24,7 @@ install: $(STAMP)
 # The headline job on the embedded default: profile this CPU (ONNX Runtime, 1 thread) into a cached LUT,
 # train a supernet on scikit-learn's bundled digits, evolve under a latency constraint, re-measure.
 demo: $(STAMP)
-	$(VENV)/bin/hwnas search --latency 6ms --opt population=20 --opt generations=9 --out runs/demo
+	$(VENV)/bin/hwnas search --latency 6ms --opt population=20 --opt generations=9 --out runs/demo --overwrite
 
 # Two workers (pytest-xdist), one test file per worker so that module fixtures (supernets, LUTs) are built once.
 test: $(STAMP)

@@ -19,24 +19,42 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
-def check_output_dir(path: str, flag: str = "--out") -> None:
+def check_output_dir(path: str, flag: str = "--out", *, state: str | None = None, marks: tuple[str, ...] = (),
+                     resume: bool = False, overwrite: bool = False, what: str = "run") -> None:
     """Fail in a second, before any work, when ``path`` cannot hold outputs: an existing file (or a file where a
     parent directory should be), or a directory that cannot be written -- tried in the nearest directory that
-    exists, so nothing is created here (one line naming the problem and what to do)."""
+    exists, so nothing is created here (one line naming the problem and what to do).
+
+    With ``state`` (the file a run resumes from) the one rule for existing outputs, in every command: a directory
+    that already holds a run (``state`` or any of ``marks``) is refused unless ``resume`` (which then needs
+    ``state``) or ``overwrite`` (start again; the old files are replaced as the new run writes them)."""
     from hwnas.errors import HwnasError
 
     probe_dir = os.path.abspath(path)
     while not os.path.exists(probe_dir):
         probe_dir = os.path.dirname(probe_dir)
     if not os.path.isdir(probe_dir):
-        what = "is a file" if probe_dir == os.path.abspath(path) else f"lies under a file ({probe_dir})"
-        raise HwnasError(f"{flag} {path} {what}, not a directory; give a directory for the outputs")
+        what_is = "is a file" if probe_dir == os.path.abspath(path) else f"lies under a file ({probe_dir})"
+        raise HwnasError(f"{flag} {path} {what_is}, not a directory; give a directory for the outputs")
     try:
         fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".hwnas-write-check.")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
         raise HwnasError(f"{flag} {path} cannot be written ({e.strerror}); choose a writable directory") from None
+    if state is None:
+        return
+    if resume and overwrite:
+        raise HwnasError("--resume and --overwrite exclude each other: continue the run, or start it again")
+    if resume:
+        if not os.path.exists(os.path.join(path, state)):
+            raise HwnasError(f"--resume: {path} holds no {what} to continue (no {state}); drop --resume to start "
+                             "one there")
+        return
+    found = [f for f in (state, *marks) if os.path.exists(os.path.join(path, f))]
+    if found and not overwrite:
+        raise HwnasError(f"{flag} {path} already holds a {what} ({', '.join(found)}); pass --resume to continue it "
+                         "or --overwrite to start again")
 
 
 @contextlib.contextmanager

@@ -126,10 +126,37 @@ def test_a_read_only_cache_is_one_line(tmp_path):
     assert r.returncode == 2 and "HWNAS_CACHE" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-def test_resume_without_state_is_an_error(tmp_path):
-    r = _cli("search", "--strategy", "random", "--budget", "2", "--flops", "400M", "--out", str(tmp_path / "none"),
-             "--resume")
-    assert r.returncode == 2 and "no search to continue" in r.stderr and "Traceback" not in r.stderr, r.stderr
+@pytest.mark.parametrize("cmd,state", [
+    (["search", "--strategy", "random", "--budget", "2", "--flops", "400M"], "state.json"),
+    (["train", "--space", "proxyless", "--arch", "proxyless_mobile", "--epochs", "1"], "checkpoint.pt"),
+    (["train-supernet", "--epochs", "1"], "checkpoint.pt")])
+def test_one_rule_for_existing_outputs(tmp_path, cmd, state):
+    """Every command that writes a run: --resume without state, an --out that holds a run without --resume or
+    --overwrite, and both flags at once are one-line errors, in seconds (before any data, LUT or training)."""
+    import time
+
+    empty, held = tmp_path / "none", tmp_path / "held"
+    held.mkdir()
+    (held / state).write_bytes(b"a previous run")
+    t0 = time.time()
+    for out, extra, needle in [(empty, ["--resume"], "to continue"), (held, [], "already holds"),
+                               (held, ["--resume", "--overwrite"], "exclude each other")]:
+        r = _cli(*cmd, "--out", str(out), *extra)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, (extra, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (held / state).read_bytes() == b"a previous run" and not empty.exists()
+    assert time.time() - t0 < 90
+
+
+def test_overwrite_starts_again_where_a_run_was(tmp_path):
+    out = tmp_path / "t"
+    args = ["train", "--space", "proxyless", "--arch", "proxyless_mobile", "--epochs", "1", "--out", str(out)]
+    assert _cli(*args).returncode == 0
+    first = (out / "metrics.yaml").read_text()
+    assert _cli(*args).returncode == 2  # the rule
+    r = _cli(*args, "--overwrite", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert (out / "metrics.yaml").read_text() != first
 
 
 def test_files_are_written_with_the_users_umask(tmp_path):

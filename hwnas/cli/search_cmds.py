@@ -73,10 +73,12 @@ def strategies_cmd(as_json: bool) -> None:
               help="Seed of the search (and of the on-demand supernet).")
 @click.option("--out", "out_dir", default=None, help="Output directory [default: runs/search-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the search in --out.")
+@click.option("--overwrite", is_flag=True, help="Start again in an --out that already holds a search.")
 @click.option("--no-remeasure", is_flag=True, help="Skip re-measuring the best arch's latency.")
 @output_options
 def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, device, backend, threads, input_size,
-               supernet_epochs, sandwich, distill, fair, seed, out_dir, resume, no_remeasure, quiet, as_json, **kw):
+               supernet_epochs, sandwich, distill, fair, seed, out_dir, resume, overwrite, no_remeasure, quiet, as_json,
+               **kw):
     """Search a space (--space) for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
     from hwnas.search.job import SearchJob
     from hwnas.search.options import parse_pairs
@@ -85,7 +87,7 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
                     budget=budget, lut=lut_path, supernet=supernet_path, data=data, device=device, backend=backend,
                     threads=threads, input_size=input_size, supernet_epochs=supernet_epochs,
                     supernet_recipe=Recipe(sandwich, distill, fair), seed=seed, out_dir=out_dir,
-                    resume=resume, remeasure=not no_remeasure)
+                    resume=resume, overwrite=overwrite, remeasure=not no_remeasure)
     with progress_bar(quiet or as_json) as cb:
         res = job.run(progress=cb)
     r, out_dir = res.result, res.out_dir

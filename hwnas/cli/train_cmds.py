@@ -30,6 +30,7 @@ from hwnas.supernet.model import SHARING
               help="Peak SGD learning rate (warm-up, then cosine decay).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of data order and paths.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--overwrite", is_flag=True, help="Start again in an --out that already holds a training run.")
 @click.option("--pact-init", type=click.Choice(["data", "pact"]), default="data", show_default=True,
               help="Quantized spaces: data = each PACT clipping level starts at the 99.9th percentile of what it "
                    "clips and also learns from activations below it; pact = PACT as published (start 10, gradient "
@@ -42,8 +43,8 @@ from hwnas.supernet.model import SHARING
 @constraint_options
 @output_options
 def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path, input_size, batch_size, lr,
-                       seed, resume, pact_init, sandwich, distill, fair, warmup_epochs, label_smoothing, quiet,
-                       as_json, **kw):
+                       seed, resume, overwrite, pact_init, sandwich, distill, fair, warmup_epochs, label_smoothing,
+                       quiet, as_json, **kw):
     """Train a single-path weight-sharing supernet (SPOS) on a dataset."""
     from hwnas.supernet.api import train_supernet_job
 
@@ -51,7 +52,7 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
         m = train_supernet_job(space, data, out_dir, epochs, sampler, sharing, constraint_kwargs(kw), lut_path,
                                input_size, batch_size, lr, seed, resume, cb, pact_init=pact_init,
                                recipe=Recipe(sandwich, distill, fair), warmup_epochs=warmup_epochs,
-                               label_smoothing=label_smoothing)
+                               label_smoothing=label_smoothing, overwrite=overwrite)
     if m["rank"] != 0:
         return
     if as_json:
@@ -78,13 +79,15 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
               help="[default: 0.05 from scratch, 0.005 fine-tuning from --init supernet weights]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of data order and paths.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--overwrite", is_flag=True, help="Start again in an --out that already holds a training run.")
 @output_options
-def train_cmd(space, arch_text, data, epochs, out_dir, init, batch_size, lr, seed, resume, quiet, as_json):
+def train_cmd(space, arch_text, data, epochs, out_dir, init, batch_size, lr, seed, resume, overwrite, quiet, as_json):
     """Train a found architecture as a standalone network."""
     from hwnas.export.final import train_job
 
     with progress_bar(quiet or as_json) as cb:
-        m = train_job(arch_text, out_dir, space, data, epochs, init, batch_size, lr, seed, resume, cb)
+        m = train_job(arch_text, out_dir, space, data, epochs, init, batch_size, lr, seed, resume, cb,
+                      overwrite=overwrite)
     if as_json:
         emit_json(m)
     elif not quiet:

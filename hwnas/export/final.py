@@ -26,7 +26,7 @@ from hwnas.space.base import Network, SearchSpace, get_space
 from hwnas.space.ops import int8_convs, low_bit_convs
 from hwnas.supernet.api import load_supernet
 from hwnas.supernet.model import extract
-from hwnas.supernet.train import (Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint,
+from hwnas.supernet.train import (CKPT, Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint,
                                   subnet_accuracy, train)
 
 
@@ -87,14 +87,16 @@ def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, 
 
 def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str = "digits", epochs: int = 10,
               init: str | None = None, batch_size: int = 64, lr: float | None = None, seed: int = 0,
-              resume: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+              resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> dict[str, Any]:
     """``hwnas train``: an arch string, named arch or search ``result.yaml``, trained standalone on ``data``
-    (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``)."""
+    (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``).  An ``out_dir`` that holds
+    a run needs ``resume`` or ``overwrite``."""
     from hwnas.data import load_dataset
     from hwnas.errors import Interrupted
     from hwnas.io import check_output_dir
 
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, state=CKPT, marks=("weights.pt", "metrics.yaml"), resume=resume, overwrite=overwrite,
+                     what="training run")
     space, text, _ = arch_from(space, arch_text)
     ds = load_dataset(data, seed=seed)
     sp = get_space(space, text, input_size=ds.image_size, num_classes=ds.num_classes)

@@ -56,6 +56,7 @@ class SearchJob:
     seed: int = 0
     out_dir: str | None = None                                 # None: runs/search-<time>
     resume: bool = False
+    overwrite: bool = False                                    # start again in an --out that holds a search
     remeasure: bool = True
 
     def __post_init__(self) -> None:
@@ -73,10 +74,9 @@ class SearchJob:
         self._params = cls.validate(dict(self.options))
         if self.resume and not self.out_dir:
             raise HwnasError("--resume needs --out DIR, the directory of the search to continue")
-        if self.resume and not os.path.exists(os.path.join(self.out_dir, "state.json")):
-            raise HwnasError(f"--resume: {self.out_dir} holds no search to continue (no state.json); drop --resume "
-                             "to start one there")
-        check_output_dir(self.out_dir or "runs")
+        check_output_dir(self.out_dir or "runs", state="state.json" if self.out_dir else None,
+                         marks=("result.yaml", "history.csv"), resume=self.resume, overwrite=self.overwrite,
+                         what="search")
         if self.supernet and not os.path.exists(self.supernet):
             raise HwnasError(f"--supernet {self.supernet} not found; train one with `hwnas train-supernet` or drop it")
         self._data = load_dataset(self.data, seed=self.seed)

@@ -106,7 +106,7 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
                        lut: str | None = None, input_size: int = 224, batch_size: int = 64, lr: float = 0.05,
                        seed: int = 0, resume: bool = False, progress: Progress | None = None,
                        pact_init: str = PACT_START, recipe: Recipe = DEFAULT_RECIPE, warmup_epochs: float = 1.0,
-                       label_smoothing: float = 0.0) -> dict[str, Any]:
+                       label_smoothing: float = 0.0, overwrite: bool = False) -> dict[str, Any]:
     """``hwnas train-supernet`` (also under torchrun: every rank trains, rank 0 writes): train, write
     ``metrics.yaml`` atomically, return the metrics (``rank`` says which process this is).  ``sampler``
     ``constrained`` samples only archs that satisfy ``constraints`` at the deployment size ``input_size``."""
@@ -121,7 +121,8 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
     from hwnas.supernet.train import init_distributed
 
     check_clip_levels(pact_init)  # a wrong value fails before any data is loaded
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, state=CKPT, marks=("metrics.yaml",), resume=resume, overwrite=overwrite,
+                     what="supernet training run")
     if sampler not in ("uniform", "constrained"):
         raise HwnasError(f"unknown sampler '{sampler}'; choose uniform or constrained")
     cons = parse_constraints(**(constraints or {}))
