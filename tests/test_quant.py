@@ -116,6 +116,26 @@ def test_int8_export_writes_qdq_and_matches_pytorch(tmp_path):
     assert any("1-4 bits stay in fake-quant form" in n for n in r.notes)
 
 
+def test_ort_runs_every_w8a8_conv_as_qlinearconv(tmp_path):
+    """ORT's optimised graph: every int8 conv -- including each block's last conv and the downsample convs, whose
+    outputs go to a residual Add -- is fused into QLinearConv (none left as a float Conv between DQ and Q)."""
+    from hwnas.export.final import export
+    from hwnas.profilers import get_profiler
+    from hwnas.space import get_space
+    from hwnas.space.ops import int8_convs
+
+    arch = ",".join(["c1.0_w8a8", "c0.5_w2a4"] + ["c1.0_w8a8"] * 6)
+    r = export("resnet", arch, "onnx", str(tmp_path / "q.onnx"), input_size=32, num_classes=10, int8=True,
+               time_it=False)
+    assert r.parity_ok
+    sp = get_space("resnet", input_size=32, num_classes=10)
+    n8 = len(int8_convs(sp.build(sp.parse(arch))))
+    with get_profiler("ort") as prof:
+        prof.session(str(tmp_path / "q.onnx"), optimized_path=str(tmp_path / "opt.onnx"))
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
+    assert n8 == 17 and ops.count("QLinearConv") == n8, sorted(set(ops))
+
+
 def test_int8_choice_exists_and_costs_64_bitops_per_mac():
     sp = get_space("resnet")
     assert all("c1.0_w8a8" in layer.choices for layer in sp.layers)

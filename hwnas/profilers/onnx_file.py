@@ -18,7 +18,7 @@ def to_onnx(module: nn.Module, example: torch.Tensor, path: str, opset: int = 17
     in their deployment form (:func:`hwnas.space.ops.fold_bn_for_int8`: QuantizeLinear / DequantizeLinear).  With
     ``metadata`` the file carries those ``metadata_props`` and passes ``onnx.checker`` before it is moved
     into place."""
-    quantized = fold_bn_for_int8(module.eval())  # int8 layers as ONNX Runtime runs them (QDQ around folded convs)
+    quantized = fold_bn_for_int8(module.eval(), calib=example)  # int8 layers as ORT runs them (QDQ, folded BN)
     int8 = quantized is not module
     module = quantized
     kw: dict[str, Any] = {}

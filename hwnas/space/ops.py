@@ -336,6 +336,12 @@ def int8_act(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.fake_quantize_per_tensor_affine(x, scale.reshape(1), torch.zeros(1, dtype=torch.int32), 0, 255)
 
 
+def int8_out(y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Signed int8 output (zero point 0) of a conv whose result goes to an Add, not to another int8 conv: the
+    QuantizeLinear that lets ONNX Runtime fuse DequantizeLinear -> Conv -> QuantizeLinear into QLinearConv."""
+    return torch.fake_quantize_per_tensor_affine(y, scale.reshape(1), torch.zeros(1, dtype=torch.int32), -128, 127)
+
+
 class QConv2d(nn.Conv2d):
     """Conv2d with fake-quantized weights (``w_bits``) and input activations (``a_bits``); 32 = float.
 
@@ -367,7 +373,9 @@ class QConv2d(nn.Conv2d):
                 return self._conv_forward(pact(x, self.alpha, 8, self.lsq), int8_weight(self.weight), self.bias)
             frozen = getattr(self, "frozen_scales", None)  # constants of the deployment form (fold_bn_for_int8)
             a_scale, w_scale = frozen if frozen is not None else (self.alpha.detach() / 255, None)
-            return self._conv_forward(int8_act(x, a_scale), int8_weight(self.weight, w_scale), self.bias)
+            y = self._conv_forward(int8_act(x, a_scale), int8_weight(self.weight, w_scale), self.bias)
+            out_scale = getattr(self, "out_scale", None)  # deployment form, output not quantized by a next conv
+            return y if out_scale is None else int8_out(y, out_scale)
         return self._conv_forward(pact(x, self.alpha, self.a_bits, self.lsq) if self.a_bits < 32 else x,
                                   quantize_weight(self.weight, self.w_bits), self.bias)
 
@@ -381,15 +389,23 @@ def low_bit_convs(module: nn.Module) -> list[QConv2d]:
     return [m for m in module.modules() if isinstance(m, QConv2d) and not m.int8 and min(m.w_bits, m.a_bits) < 32]
 
 
-def fold_bn_for_int8(module: nn.Module) -> nn.Module:
+def fold_bn_for_int8(module: nn.Module, calib: torch.Tensor | None = None) -> nn.Module:
     """The deployment form of a network with int8 convs: a copy in which each int8 conv's BatchNorm is folded into
     its weights and bias (w·γ/σ, β − μγ/σ) before the weights are quantized, so that ONNX Runtime sees
-    DequantizeLinear -> Conv (-> Relu) -> QuantizeLinear and runs int8 kernels.  Evaluation mode."""
+    DequantizeLinear -> Conv (-> Relu) -> QuantizeLinear and runs the conv as QLinearConv.  Evaluation mode.
+
+    A conv followed by an activation is quantized by the next int8 conv's input quantizer; one whose output goes to
+    a residual Add (a block's last conv, a downsample conv) gets its own int8 output quantizer, with the scale
+    max|y| / 127 observed on ``calib`` (the export's example input when none is given: images normalised to
+    mean 0 / std 1, so N(0, 1) draws stand in for them; every int8 conv's input is clipped by its PACT level, which
+    bounds these ranges whatever the image).  Without it ORT runs those convs as float, between Dequantize and
+    Quantize."""
     import copy
 
     if not int8_convs(module):
         return module
     out = copy.deepcopy(module).eval()
+    to_add: list[QConv2d] = []
     for seq in out.modules():
         if isinstance(seq, nn.Sequential) and len(seq) >= 2 and isinstance(seq[0], QConv2d) and seq[0].int8 \
                 and isinstance(seq[1], nn.BatchNorm2d):
@@ -400,8 +416,20 @@ def fold_bn_for_int8(module: nn.Module) -> nn.Module:
                 bias = bn.bias - bn.running_mean * g + (conv.bias * g if conv.bias is not None else 0)
                 conv.bias = nn.Parameter(bias)
             seq[1] = nn.Identity()
+            if len(seq) == 2:  # no activation: the output goes to a residual Add
+                to_add.append(conv)
     for conv in int8_convs(out):  # scales as constants: the exported graph carries them as initializers
         conv.frozen_scales = ((conv.alpha.detach() / 255).clone(), int8_weight_scale(conv.weight))
+    if to_add and calib is not None:
+        amax: dict[int, torch.Tensor] = {}
+        hooks = [c.register_forward_hook(lambda m, i, o: amax.__setitem__(id(m), o.detach().abs().max()))
+                 for c in to_add]
+        with torch.no_grad():
+            out(calib)
+        for h in hooks:
+            h.remove()
+        for c in to_add:  # ranges observed in one float pass, before any output quantizer is set
+            c.out_scale = (amax[id(c)] / 127).clamp_min(1e-8).reshape(1)
     return out
 
 
