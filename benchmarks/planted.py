@@ -33,7 +33,7 @@ from hwnas.search.planted import PlantedTask, run_planted
 from hwnas.space import get_space
 
 #: the option (or the budget) each strategy's search length scales with
-SCALED = {"random": None, "evolution": "generations", "coordinate": "T", "probabilistic": "epochs",
+SCALED = {"random": None, "evolution": "generations", "coordinate": "passes", "probabilistic": "epochs",
           "hournas": "epochs", "epnas": "episodes"}
 
 

@@ -63,18 +63,19 @@ def test_proposals_meet_the_targets_and_are_diverse(fbnet_b_targets, capsys):
 
 # ---- end to end on digits --------------------------------------------------------------------------
 
-OPTS = ["--opt", "vital_epochs=1", "--opt", "epochs=1", "--opt", "proposal_iters=300", "--opt", "batch_size=128"]
+OPTS = ["--opt", "epochs=1", "--opt", "proposal_iters=300"]
 
 
-@pytest.mark.parametrize("bounds", ["latency", "params+flops"])
-def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
+@pytest.mark.parametrize("bounds,vital", [("latency", 1), ("params+flops", 3)])
+def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds, vital):
     sp, cm = lut_cost_model(small_calibrated_lut)
     if bounds == "latency":
         args = ["--latency", f"{cm.minimum('latency') * 1.8}ms"]
     else:
         args = ["--params", f"{cm.minimum('params') * 1.6 / 1e6}M", "--flops", f"{cm.minimum('flops') * 2.0 / 1e6}M"]
     out = tmp_path / "h"
-    r = search_cli("hournas", small_calibrated_lut, out, *args, *OPTS)
+    opts = [*OPTS, "--opt", f"vital_epochs={vital}", "--opt", f"batch_size={128 if vital == 1 else 64}"]
+    r = search_cli("hournas", small_calibrated_lut, out, *args, *opts)
     assert r.returncode == 0, r.stderr
     res = yaml.safe_load(open(out / "result.yaml"))
     cons = [Constraint.parse(k[2:], v) for k, v in zip(args[::2], args[1::2])]
@@ -85,16 +86,18 @@ def test_hournas_end_to_end(small_calibrated_lut, tmp_path, bounds):
     assert all(set(p["expected"]) == {c.metric for c in cons} for p in h["proposals"])
     assert h["stage_wall_s"]["proposals"] > 0 and "proposals optimised in" in res["report"] and "│ hournas" in r.stdout
     rows = list(csv.DictReader(open(out / "epochs.csv")))
-    assert [r["stage"] for r in rows] == ["vital", "non-vital"]
-    # stage 1 above chance (0.1; 0.097 before its BN recalibration fix; 0.29 / 0.16 here after 8 steps)
-    assert float(rows[0]["mode_accuracy"]) > 0.13
+    assert [r["stage"] for r in rows] == ["vital"] * vital + ["non-vital"]
+    if vital == 3:
+        # stage 1 well above chance (0.1; 0.097 before its BN recalibration fix).  After one epoch of 8 steps it
+        # is 0.13-0.29 depending on the run; after 3 epochs at batch 64 (about 50 steps), 0.63-0.70.
+        assert float(rows[vital - 1]["mode_accuracy"]) > 0.3
     steps = int(rows[0]["iterations"])  # τ advances once per training step, and anneals to tau_final by the end
-    assert int(rows[1]["iterations"]) == 2 * steps and float(rows[1]["tau"]) == pytest.approx(0.5, rel=1e-3)
-    decay = (0.5 / 5.0) ** (1 / (2 * steps))
+    assert int(rows[-1]["iterations"]) == (vital + 1) * steps and float(rows[-1]["tau"]) == pytest.approx(0.5, rel=1e-3)
+    decay = (0.5 / 5.0) ** (1 / ((vital + 1) * steps))
     assert float(rows[0]["tau"]) == pytest.approx(temperature(steps, 5.0, decay), rel=1e-4)
     for f in ("history.csv", "pareto.png", "state.json", "proposals.png", "proposals.csv", "hournas.pt"):
         assert (out / f).exists(), f
-    r2 = search_cli("hournas", small_calibrated_lut, out, *args, *OPTS, resume=True)
+    r2 = search_cli("hournas", small_calibrated_lut, out, *args, *opts, resume=True)
     assert r2.returncode == 0, r2.stderr
     assert yaml.safe_load(open(out / "result.yaml"))["arch"] == res["arch"]
 

@@ -77,6 +77,29 @@ def test_option_parsing_and_validation():
             parse_pairs(bad)
 
 
+def test_hidden_aliases_map_to_one_name():
+    keep = Option("keep", int, 2, "candidates kept per block", min=1, aliases=("E",))
+    assert validate_options("coordinate", [keep], {"E": "3"}) == {"keep": 3}
+    assert validate_options("coordinate", [keep], {"keep": 4}) == {"keep": 4}
+    with pytest.raises(OptionError, match="given twice"):
+        validate_options("coordinate", [keep], {"E": 3, "keep": 4})
+    with pytest.raises(OptionError, match=r"valid: keep \(int >= 1\)$"):  # the alias stays hidden
+        validate_options("coordinate", [keep], {"K": 3})
+
+
+def test_one_name_for_one_thing_across_strategies():
+    """The learning rates and cost weights are spelled the same wherever they exist; the paper's symbols stay as
+    hidden aliases."""
+    from hwnas.search import get_strategy, list_strategies
+
+    names = {s: {o.name for o in get_strategy(s).options} for s in list_strategies()}
+    assert {"lr", "arch_lr", "cost_weight", "batch_size"} <= names["probabilistic"] & names["hournas"]
+    assert not ({"alpha", "beta", "alpha_lr", "T", "P", "Q", "E", "p", "pp_batch"} & set().union(*names.values()))
+    assert get_strategy("probabilistic").validate({"beta": 1})["cost_weight"] == 1.0
+    assert get_strategy("coordinate").validate({"T": 2, "E": 3}) == {"passes": 2, "shared_epochs": 1,
+                                                                     "tune_epochs": 1, "keep": 3}
+
+
 def test_strategy_rejects_unknown_python_keyword():
     with pytest.raises(OptionError, match="unknown option 'population' for strategy 'random'"):
         get_strategy("random").validate({"population": 10})

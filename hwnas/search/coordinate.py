@@ -20,10 +20,13 @@ class CoordinateSearch(Strategy):
 
     name = "coordinate"
     needs = ("trainer",)
-    options = (Option("T", int, 1, "iterations over all blocks", min=1),
-               Option("P", int, 1, "weight-sharing epochs per block", min=0),
-               Option("Q", int, 1, "independent (fine-tuning) epochs per kept candidate", min=0),
-               Option("E", int, 2, "candidates kept per block after the shared stage", min=1))
+    options = (Option("passes", int, 1, "iterations over all blocks (the paper's T)", min=1, aliases=("T",)),
+               Option("shared_epochs", int, 1, "weight-sharing epochs per block (the paper's P)", min=0,
+                      aliases=("P",)),
+               Option("tune_epochs", int, 1, "independent (fine-tuning) epochs per kept candidate (the paper's Q)",
+                      min=0, aliases=("Q",)),
+               Option("keep", int, 2, "candidates kept per block after the shared stage (the paper's E)", min=1,
+                      aliases=("E",)))
 
     @classmethod
     def default_budget(cls, params: dict[str, Any]) -> int:
@@ -33,19 +36,19 @@ class CoordinateSearch(Strategy):
         p, trainer = self.params, self.context.trainer
         cur = self.sample()
         self.score(cur, "init")
-        for t in range(p["T"]):
+        for t in range(p["passes"]):
             for i, layer in enumerate(self.space.layers):
                 ok = [a for a in (cur.replace(i, c) for c in layer.choices) if self.ok(a)]
                 if len(ok) <= 1:
                     continue
                 src = f"t{t + 1} block {i}"
-                trainer.train_block(cur, i, [a.choices[i] for a in ok], p["P"], seed=self.seed + 1000 * t + i)
+                trainer.train_block(cur, i, [a.choices[i] for a in ok], p["shared_epochs"], seed=self.seed + 1000 * t + i)
                 shared = {a: self.score(a, f"{src} shared", fresh=True) for a in ok}
-                top = sorted(ok, key=lambda a: -shared[a])[: p["E"]]
-                if p["Q"] > 0:
+                top = sorted(ok, key=lambda a: -shared[a])[: p["keep"]]
+                if p["tune_epochs"] > 0:
                     seed = self.seed + i
                     final = {a: self.score(a, f"{src} independent", fresh=True,
-                                           evaluate=lambda a=a, s=seed: trainer.train_independent(a, p["Q"], s))
+                                           evaluate=lambda a=a, s=seed: trainer.train_independent(a, p["tune_epochs"], s))
                              for a in top}
                 else:
                     final = {a: shared[a] for a in top}

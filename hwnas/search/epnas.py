@@ -341,12 +341,14 @@ class EPNASSearch(Strategy):
     options = (Option("episodes", int, 3, "episodes (the paper: 15)", min=1),
                Option("branches", int, 8, "parallel branches N", min=1),
                Option("steps", int, 10, "steps T per branch and episode", min=1),
-               Option("p", float, 0.9, "base penalty of the soft constraints", min=0, max=1),
-               Option("lr", float, 6e-4, "Adam learning rate of the policy", min=0),
+               Option("penalty_base", float, 0.9, "base penalty p of the soft constraints", min=0, max=1,
+                      aliases=("p",)),
+               Option("policy_lr", float, 6e-4, "Adam learning rate of the policy", min=0, aliases=("lr",)),
                Option("baseline_decay", float, 0.9, "moving average of the baseline", min=0, max=1),
                Option("pp_steps", int, 5, "performance prediction: training steps per candidate (0: inherited "
                       "weights only)", min=0),
-               Option("pp_batch", int, 256, "performance prediction: batch size", min=1),
+               Option("pp_batch_size", int, 256, "performance prediction: images per step", min=1,
+                      aliases=("pp_batch",)),
                Option("pp_lr", float, 0.2, "performance prediction: learning rate (large, as the paper)", min=0),
                Option("actions", str, "policy", "policy: the learned policy acts; uniform: the same loop with every "
                       "unmasked action equally likely and no learning (the ablation that shows what the policy adds)",
@@ -362,9 +364,9 @@ class EPNASSearch(Strategy):
         self.actions = ActionSpace(self.space)
         self.policy = EPNASPolicy(self.actions)
         self.policy.uniform = p["actions"] == "uniform"
-        self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["lr"])
+        self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["policy_lr"])
         self.baseline = Baseline(p["baseline_decay"])
-        self.penalty = ExponentialPenalty(ctx.constraints, ctx.cost, p=p["p"])
+        self.penalty = ExponentialPenalty(ctx.constraints, ctx.cost, p=p["penalty_base"])
         self.params_dict = ParamDict()
         self.gen = torch.Generator().manual_seed(self.seed)
         self.episode, self.episodes_log, self.search_wall = 0, [], 0.0
@@ -395,7 +397,7 @@ class EPNASSearch(Strategy):
             opt = WeightOptimizer(net, p["pp_steps"], lr=p["pp_lr"])
             steps = 0
             while steps < p["pp_steps"]:
-                for _, x, y in ctx.data.batches(p["pp_batch"], epoch=len(self.history) + steps, seed=self.seed):
+                for _, x, y in ctx.data.batches(p["pp_batch_size"], epoch=len(self.history) + steps, seed=self.seed):
                     opt.backward(F.cross_entropy(net(to_cl(x)), y))
                     opt.step()
                     steps += 1

@@ -237,8 +237,10 @@ class HourNASSearch(JointSearch):
                       "thousands of steps; 0: the factor that brings tau0 to tau_final at the last step)", min=0,
                       max=1),
                Option("tau_final", float, 0.5, "temperature at the last step when tau_decay is 0", min=1e-3),
-               Option("alpha", float, 5.0, "stage 2: weight of the resource term in the architecture loss", min=0),
-               Option("beta", float, 1e-2, "weight of the proposals' orthogonality term", min=0),
+               Option("cost_weight", float, 5.0, "weight of the resource term in the proposals' and stage 2's "
+                      "architecture loss (the paper's alpha)", min=0, aliases=("alpha",)),
+               Option("diversity_weight", float, 1e-2, "weight of the proposals' orthogonality term (the paper's "
+                      "beta)", min=0, aliases=("beta",)),
                Option("lr", float, 0.1, "SGD learning rate of the weights", min=0),
                Option("arch_lr", float, 0.01, "Adam learning rate of the architecture parameters", min=0),
                Option("batch_size", int, 64, "images per step", min=1))
@@ -330,8 +332,8 @@ class HourNASSearch(JointSearch):
         p = self.params
         if self.targets:
             self.proposals, self.proposal_info = optimize_proposals(
-                self.space, self.targets, self.fixed, p["proposals"], p["proposal_iters"], alpha=p["alpha"],
-                beta=p["beta"], tau=p["proposal_tau"], seed=self.seed)
+                self.space, self.targets, self.fixed, p["proposals"], p["proposal_iters"], alpha=p["cost_weight"],
+                beta=p["diversity_weight"], tau=p["proposal_tau"], seed=self.seed)
         else:  # nothing to aim at: uniform proposals
             self.proposals = Proposals(self.space, p["proposals"], self.fixed, self.seed, init_scale=0.0)
             self.proposal_info = {"iterations": 0, "seconds": 0.0, "note": "no targets: uniform proposals"}
@@ -362,9 +364,9 @@ class HourNASSearch(JointSearch):
             self.w_opt.step()
             xv, yv = self.val_batch()
             _, arch, w, scales = self.draw()
-            loss = F.cross_entropy(self.net(xv, arch, scales), yv) + p["beta"] * self.proposals.overlap()
+            loss = F.cross_entropy(self.net(xv, arch, scales), yv) + p["diversity_weight"] * self.proposals.overlap()
             if self.targets:
-                loss = loss + p["alpha"] * resource_loss(resource(w, tables, consts), self.targets)
+                loss = loss + p["cost_weight"] * resource_loss(resource(w, tables, consts), self.targets)
             self.p_opt.zero_grad()
             loss.backward()
             self.p_opt.step()

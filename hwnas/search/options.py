@@ -23,7 +23,10 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class Option:
     """One declared option: ``type`` is int, float, str or bool (command-line strings are parsed to it), ``help``
-    is the one line ``hwnas strategies`` shows, ``min`` / ``max`` / ``choices`` bound the value."""
+    is the one line ``hwnas strategies`` shows, ``min`` / ``max`` / ``choices`` bound the value.  ``aliases``: old
+    spellings still accepted (hidden: help and errors name only ``name``), so that one thing has one name across
+    strategies -- ``lr`` the weights' learning rate, ``arch_lr`` the architecture parameters', ``cost_weight`` the
+    weight of a cost term -- without breaking scripts written against the paper's symbols."""
 
     name: str
     type: type
@@ -32,6 +35,7 @@ class Option:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
+    aliases: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -84,11 +88,18 @@ def options_text(options: Sequence[Option]) -> str:
 
 
 def validate_options(strategy: str, declared: Sequence[Option], given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every declared option's value: its default, or the given value parsed and checked."""
+    """Every declared option's value: its default, or the given value (by name or hidden alias) parsed and
+    checked."""
     by_name = {o.name: o for o in declared}
-    for k in given:
-        if k not in by_name:
+    canonical = {**{a: o.name for o in declared for a in o.aliases}, **{o.name: o.name for o in declared}}
+    named: dict[str, Any] = {}
+    for k, v in given.items():
+        if k not in canonical:
             raise OptionError(f"unknown option '{k}' for strategy '{strategy}'; valid: {options_text(declared)}")
+        if canonical[k] in named:
+            raise OptionError(f"option {canonical[k]} for strategy '{strategy}' is given twice (as {k} too)")
+        named[canonical[k]] = v
+    given = named
     out = {o.name: o.default for o in declared}
     for k, v in given.items():
         try:

@@ -105,11 +105,12 @@ class ProbabilisticSearch(JointSearch):
                Option("lam", float, 0.25, "adaptive sampling: K = max(1, ceil(lam * entropy))", min=0),
                Option("k", int, 0, "fixed K archs per step instead of adaptive (0: adaptive)", min=0),
                Option("importance", str, "posterior", "importance weights: 'posterior' (hinge cost as a prior "
-                      "exp(-beta*n*C) on each sample; default, see the module doc) or 'paper' (FP-NAS eq. 7)",
+                      "exp(-cost_weight*n*C) on each sample; default, see the module doc) or 'paper' (FP-NAS eq. 7)",
                       choices=IMPORTANCE_FORMS),
-               Option("beta", float, 0.3, "weight of the cost term (the paper's 0.3; with importance=paper, 1 "
-                      "makes the weights sum to 0 when any sample violates, which short schedules need)", min=0),
-               Option("alpha_lr", float, 0.05, "Adam learning rate of the architecture parameters (the paper: "
+               Option("cost_weight", float, 0.3, "weight of the cost term (the paper's beta = 0.3; with "
+                      "importance=paper, 1 makes the weights sum to 0 when any sample violates, which short "
+                      "schedules need)", min=0, aliases=("beta",)),
+               Option("arch_lr", float, 0.05, "Adam learning rate of the architecture parameters alpha (the paper: "
                       "0.016 over ~100x more steps)", min=0),
                Option("lr", float, 0.05, "SGD learning rate of the weights (cosine decay)", min=0),
                Option("batch_size", int, 64, "images per step, for weights and for architecture parameters", min=1))
@@ -126,7 +127,7 @@ class ProbabilisticSearch(JointSearch):
                               f"epochs={p['epochs']}; lower warmup or raise epochs")
         self.setup_training(p["batch_size"], p["epochs"], p["lr"])
         self.dist = ChoiceDistribution(self.space, factorised=p["theta"] > 0)
-        self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=p["alpha_lr"])
+        self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=p["arch_lr"])
         self.penalty = HingeCost(ctx.constraints, ctx.cost, beta=1.0)
         self.samples = 0
 
@@ -158,7 +159,7 @@ class ProbabilisticSearch(JointSearch):
             e = self.epoch
             if e == p["theta"] and self.dist.factorised:  # coarse to fine
                 self.dist = self.dist.to_joint()
-                self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=p["alpha_lr"])
+                self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=p["arch_lr"])
             learn_alpha = e >= p["warmup"]
             ks, data_terms, cost_terms = [], [], []
             for x, y in self.train_batches():
@@ -168,8 +169,8 @@ class ProbabilisticSearch(JointSearch):
                 if learn_alpha:
                     xv, yv = self.val_batch()
                     ll, c = self.log_likelihoods(archs, xv, yv), self.costs(archs)
-                    alpha_update(self.dist, self.a_opt, archs, ll, c, p["beta"], p["importance"], len(yv))
-                    d, ct = cost_aware_loss(ll, c, p["beta"], len(yv))
+                    alpha_update(self.dist, self.a_opt, archs, ll, c, p["cost_weight"], p["importance"], len(yv))
+                    d, ct = cost_aware_loss(ll, c, p["cost_weight"], len(yv))
                     data_terms.append(d)
                     cost_terms.append(ct)
                 ks.append(k)
@@ -246,7 +247,7 @@ class ProbabilisticSearch(JointSearch):
     def load_extra(self, ck: dict[str, Any]) -> None:
         if not ck["factorised"] and self.dist.factorised:
             self.dist = self.dist.to_joint()
-            self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=self.params["alpha_lr"])
+            self.a_opt = torch.optim.Adam(self.dist.parameters(), lr=self.params["arch_lr"])
         self.dist.load_state_dict(ck["dist"])
         self.a_opt.load_state_dict(ck["a_opt"])
         self.samples = int(ck["samples"])
