@@ -149,6 +149,15 @@ class ExportReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def add_prediction(self, prediction: dict[str, Any] | None) -> None:
+        """A LUT's prediction (:func:`predicted_latency`) beside the measurement, or the note why there is none."""
+        if prediction and prediction["ms"] is None:
+            self.notes.append(prediction["note"])
+        elif prediction:
+            self.predicted_ms = prediction["ms"]
+            self.predicted_backend, self.predicted_device = prediction["backend"], prediction["device"]
+            self.like_for_like = (prediction["backend"], prediction["device"]) == (self.backend, self.device)
+
 
 def build_for_export(space_name: str, arch_text: str, weights: str | None, input_size: int,
                      num_classes: int | None) -> tuple[SearchSpace, Arch, Network, list[str]]:
@@ -194,6 +203,21 @@ def read_onnx_metadata(path: str) -> dict[str, str]:
 EXPORT_TIMING = TimingConfig(warmup=10, block=20, min_runs=60, max_runs=400)
 
 
+def check_quantized(net: torch.nn.Module, arch_text: str, int8: bool, notes: list[str]) -> int:
+    """The number of w8a8 convs, which export only with ``--int8`` (and ``--int8`` needs one); a note for convs at
+    1-4 bits, which stay in fake-quant form."""
+    n8, nlow = len(int8_convs(net)), len(low_bit_convs(net))
+    if n8 and not int8:
+        raise HwnasError(f"{arch_text} has {n8} int8 (w8a8) convs; export them with --format onnx --int8 "
+                         "(QuantizeLinear / DequantizeLinear, run by ONNX Runtime's int8 kernels)")
+    if int8 and not n8:
+        raise HwnasError("--int8: this arch has no w8a8 layer to export as int8")
+    if nlow:
+        notes.append(f"{nlow} convs at 1-4 bits stay in fake-quant form (float ops in the graph): no runtime here "
+                     "accelerates them; only w8a8 layers run as int8")
+    return n8
+
+
 def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | None = None, input_size: int = 224,
            num_classes: int | None = None, dynamic_batch: bool = False, fp16: bool = False, threads: int = 1,
            extra_meta: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
@@ -229,15 +253,7 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
             kw["dynamic_batch"] = dynamic_batch
         if f.keeps_onnx:
             kw["onnx_path"] = os.path.splitext(out)[0] + ".onnx"
-        n8, nlow = len(int8_convs(net)), len(low_bit_convs(net))
-        if n8 and not int8:
-            raise HwnasError(f"{arch_text} has {n8} int8 (w8a8) convs; export them with --format onnx --int8 "
-                             "(QuantizeLinear / DequantizeLinear, run by ONNX Runtime's int8 kernels)")
-        if int8 and not n8:
-            raise HwnasError("--int8: this arch has no w8a8 layer to export as int8")
-        if nlow:
-            notes.append(f"{nlow} convs at 1-4 bits stay in fake-quant form (float ops in the graph): no runtime here "
-                         "accelerates them; only w8a8 layers run as int8")
+        n8 = check_quantized(net, arch_text, int8, notes)
         runner.save(net, x, out, **kw)
         model = runner.load(out)
         diff = float((model(x) - ref).abs().max())
@@ -245,12 +261,7 @@ def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | N
         rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol,
                            diff <= tol * max(1.0, float(ref.abs().max())), runtime=runner.runtime_text(),
                            backend=f.backend, device=device, notes=notes)
-        if prediction and prediction["ms"] is None:
-            notes.append(prediction["note"])
-        elif prediction:
-            rep.predicted_ms = prediction["ms"]
-            rep.predicted_backend, rep.predicted_device = prediction["backend"], prediction["device"]
-            rep.like_for_like = (prediction["backend"], prediction["device"]) == (f.backend, device)
+        rep.add_prediction(prediction)
         if time_it and device == f.device:
             st = runner.time_artifact(out, x)
             rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90

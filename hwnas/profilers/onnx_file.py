@@ -48,7 +48,6 @@ def store_int8_weights(model: Any) -> int:
     QuantizeLinear computed once, here), so that the file holds int8 weights -- about 4x smaller -- and ONNX
     Runtime reads them as int8 instead of quantising float weights at run time.  The numbers are the ones
     QuantizeLinear would produce.  Returns how many weights were stored as int8."""
-    import numpy as np
     from onnx import numpy_helper
 
     g = model.graph
@@ -68,31 +67,40 @@ def store_int8_weights(model: Any) -> int:
         src = alias.get(n.input[0], n.input[0]) if n.input else ""
         if n.op_type != "QuantizeLinear" or src not in inits or len(n.input) < 3:
             continue
-        scale, zp_t = const(n.input[1]), const(n.input[2])
-        if scale is None or zp_t is None:
+        scale, zp = const(n.input[1]), const(n.input[2])
+        if scale is None or zp is None:
             continue
-        w = numpy_helper.to_array(inits[src]).astype(np.float64)
-        scale = scale.astype(np.float64)
         axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
-        if scale.ndim == 1 and scale.size > 1:  # per channel along ``axis``
-            shape = [1] * w.ndim
-            shape[axis] = -1
-            scale, zp = scale.reshape(shape), zp_t.astype(np.float64).reshape(shape)
-        else:
-            zp = zp_t.astype(np.float64)
-        info = np.iinfo(zp_t.dtype)
-        q = np.clip(np.rint(w / scale) + zp, info.min, info.max).astype(zp_t.dtype)  # round half to even, as ONNX
         name = f"{src}_quantized_{done}"
-        g.initializer.append(numpy_helper.from_array(q, name))
+        g.initializer.append(numpy_helper.from_array(quantize_linear(numpy_helper.to_array(inits[src]), scale, zp,
+                                                                     axis), name))
         for m in g.node:  # consumers of the QuantizeLinear's output now read the stored int8 weight
-            for k, i in enumerate(m.input):
-                if i == n.output[0]:
-                    m.input[k] = name
+            m.input[:] = [name if i == n.output[0] else i for i in m.input]
         drop.append(n)
         done += 1
     for n in drop:
         g.node.remove(n)
-    while True:  # drop what nothing reads any more: Identity / Constant nodes, then float initializers
+    drop_unused(g)
+    return done
+
+
+def quantize_linear(w: Any, scale: Any, zp: Any, axis: int) -> Any:
+    """ONNX QuantizeLinear in numpy: per tensor, or per channel along ``axis`` when ``scale`` is a vector; round
+    half to even, saturate to ``zp``'s integer type."""
+    import numpy as np
+
+    w, s, z = w.astype(np.float64), scale.astype(np.float64), zp.astype(np.float64)
+    if s.ndim == 1 and s.size > 1:
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        s, z = s.reshape(shape), z.reshape(shape)
+    info = np.iinfo(zp.dtype)
+    return np.clip(np.rint(w / s) + z, info.min, info.max).astype(zp.dtype)
+
+
+def drop_unused(g: Any) -> None:
+    """Remove what nothing reads any more: Identity / Constant nodes (repeatedly), then initializers."""
+    while True:
         used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
         dead = [n for n in g.node if n.op_type in ("Identity", "Constant") and not set(n.output) & used]
         if not dead:
@@ -101,4 +109,3 @@ def store_int8_weights(model: Any) -> int:
             g.node.remove(n)
     for t in [t for t in g.initializer if t.name not in used]:
         g.initializer.remove(t)
-    return done

@@ -42,13 +42,15 @@ class CoordinateSearch(Strategy):
                 if len(ok) <= 1:
                     continue
                 src = f"t{t + 1} block {i}"
-                trainer.train_block(cur, i, [a.choices[i] for a in ok], p["shared_epochs"], seed=self.seed + 1000 * t + i)
+                trainer.train_block(cur, i, [a.choices[i] for a in ok], p["shared_epochs"],
+                                    seed=self.seed + 1000 * t + i)
                 shared = {a: self.score(a, f"{src} shared", fresh=True) for a in ok}
                 top = sorted(ok, key=lambda a: -shared[a])[: p["keep"]]
                 if p["tune_epochs"] > 0:
                     seed = self.seed + i
                     final = {a: self.score(a, f"{src} independent", fresh=True,
-                                           evaluate=lambda a=a, s=seed: trainer.train_independent(a, p["tune_epochs"], s))
+                                           evaluate=lambda a=a, s=seed: trainer.train_independent(
+                                               a, p["tune_epochs"], s))
                              for a in top}
                 else:
                     final = {a: shared[a] for a in top}

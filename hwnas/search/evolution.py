@@ -44,18 +44,39 @@ class EvolutionSearch(Strategy):
     def crossover(self, a: Arch, b: Arch) -> Arch:
         return Arch(a.space, tuple(x if self.rng.random() < 0.5 else y for x, y in zip(a.choices, b.choices)))
 
-    def search(self) -> None:
-        P, k = self.params["population"], self.params["topk"]
-        seen: set[Arch] = set()
+    def initial_population(self, size: int, seen: set[Arch]) -> list[Arch]:
+        """Up to ``size`` distinct archs that meet the bounds (bounded tries)."""
         pop: list[Arch] = []
-        for _ in range(P * 20):
-            if len(pop) == P:
+        for _ in range(size * 20):
+            if len(pop) == size:
                 break
             a = self.sample()
             if a not in seen:
                 seen.add(a)
                 pop.append(a)
-        for a in pop:
+        return pop
+
+    def children(self, top: list[Arch], size: int, seen: set[Arch], g: int) -> list[tuple[Arch, str]]:
+        """``size // 2`` mutations of the top-k, then crossovers of two of them for the places left; each new and
+        within the bounds (bounded tries)."""
+        out: list[tuple[Arch, str]] = []
+
+        def add(kind: str, make: Callable[[], Arch]) -> None:
+            c = self._child(make, seen)
+            if c is not None:
+                seen.add(c)
+                out.append((c, f"{kind} g{g + 1}"))
+
+        for _ in range(size // 2):
+            add("mutation", lambda: self.mutate(self.rng.choice(top)))
+        for _ in range(size - len(out) if len(top) >= 2 else 0):
+            add("crossover", lambda: self.crossover(*self.rng.sample(top, 2)))
+        return out
+
+    def search(self) -> None:
+        P, k = self.params["population"], self.params["topk"]
+        seen: set[Arch] = set()
+        for a in self.initial_population(P, seen):
             self.score(a, "init")
         self.checkpoint()
         for g in range(self.params["generations"]):
@@ -63,19 +84,7 @@ class EvolutionSearch(Strategy):
             top = [a for a, _ in ranked if self.ok(a)][:k]
             if not top:
                 raise HwnasError("no evaluated arch satisfies the constraints; loosen them")
-            children: list[tuple[Arch, str]] = []
-            for _ in range(P // 2):
-                c = self._child(lambda top=top: self.mutate(self.rng.choice(top)), seen)
-                if c is not None:
-                    seen.add(c)
-                    children.append((c, f"mutation g{g + 1}"))
-            for _ in range(P - len(children)):
-                if len(top) < 2:
-                    break
-                c = self._child(lambda top=top: self.crossover(*self.rng.sample(top, 2)), seen)
-                if c is not None:
-                    seen.add(c)
-                    children.append((c, f"crossover g{g + 1}"))
+            children = self.children(top, P, seen, g)
             for c, src in children:
                 self.score(c, src)
             self.checkpoint()

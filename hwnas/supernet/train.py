@@ -117,6 +117,37 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     return [{"params": rest}, {"params": alphas, "lr": cfg.lr * ALPHA_LR, "weight_decay": 0.0}]
 
 
+def load_training_state(path: str, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, cfg: TrainConfig,
+                        meta: dict[str, Any]) -> tuple[int, int, list[dict[str, Any]]]:
+    """Model, optimizer and schedule from a checkpoint written with the same settings; (epoch, step in that epoch,
+    history)."""
+    ck = load_checkpoint(path)
+    if ck.get("meta", {}).get("kind") != meta.get("kind") or ck.get("config") != asdict(cfg):
+        raise HwnasError(f"{path} was written with other settings ({ck.get('config')}); use the same options "
+                         "or another --out")
+    model.load_state_dict(ck["model"])
+    try:
+        opt.load_state_dict(ck["optimizer"])
+    except ValueError:  # parameter groups of an older layout (before the clipping levels had their own)
+        raise CheckpointError(f"{path} was written by an older hwnas (its optimizer groups differ); "
+                              "train again with another --out") from None
+    sched.load_state_dict(ck["scheduler"])
+    return int(ck["epoch"]), int(ck["step_in_epoch"]), list(ck["history"])
+
+
+def forward_step(forward: Callable[[nn.Module, torch.Tensor, int], torch.Tensor]) -> Step:
+    """The plain step: one forward (the path ``forward`` picks), the loss, backward; (loss, logits)."""
+
+    def step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g: int,
+             loss_fn: Callable[..., torch.Tensor]) -> tuple[float, torch.Tensor]:
+        logits = forward(model, x, g)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        return float(loss.detach()), logits
+
+    return step
+
+
 def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], torch.Tensor], data: Dataset,
           cfg: TrainConfig, out_dir: str, meta: dict[str, Any], resume: bool = False,
           progress: Progress | None = None, device: str = "cpu", step: Step | None = None) -> TrainResult:
@@ -133,28 +164,10 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
     total = cfg.epochs * steps_per_epoch
     opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
-    warm = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
-
-    def lr_factor(s: int) -> float:
-        if s < warm:
-            return (s + 1) / (warm + 1)
-        return 0.5 * (1 + math.cos(math.pi * min(s - warm, total - warm) / max(total - warm, 1)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched = warmup_cosine(opt, min(int(cfg.warmup_epochs * steps_per_epoch), total - 1), total)
     epoch, start_step, history = 0, 0, []
     if resume and os.path.exists(ckpt_path):
-        ck = load_checkpoint(ckpt_path)
-        if ck.get("meta", {}).get("kind") != meta.get("kind") or ck.get("config") != asdict(cfg):
-            raise HwnasError(f"{ckpt_path} was written with other settings ({ck.get('config')}); use the same options "
-                             "or another --out")
-        model.load_state_dict(ck["model"])
-        try:
-            opt.load_state_dict(ck["optimizer"])
-        except ValueError:  # parameter groups of an older layout (before the clipping levels had their own)
-            raise CheckpointError(f"{ckpt_path} was written by an older hwnas (its optimizer groups differ); "
-                                  "train again with another --out") from None
-        sched.load_state_dict(ck["scheduler"])
-        epoch, start_step, history = int(ck["epoch"]), int(ck["step_in_epoch"]), list(ck["history"])
+        epoch, start_step, history = load_training_state(ckpt_path, model, opt, sched, cfg, meta)
     wrapped: nn.Module = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -181,13 +194,7 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
                 torch.manual_seed(cfg.seed * 1_000_003 + g)
                 x, y = to_cl(x, device), y.to(device)
                 opt.zero_grad(set_to_none=True)
-                if step is None:
-                    logits = forward(wrapped, x, g)
-                    loss_t = loss_fn(logits, y)
-                    loss_t.backward()
-                    loss = float(loss_t.detach())
-                else:
-                    loss, logits = step(wrapped, x, y, g, loss_fn)
+                loss, logits = (step or forward_step(forward))(wrapped, x, y, g, loss_fn)
                 if cfg.clip_grad:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
                 opt.step()
@@ -207,11 +214,27 @@ def train(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor, int], to
     except KeyboardInterrupt:
         save(epoch, step_in_epoch)
         return TrainResult(epoch, epoch * steps_per_epoch + step_in_epoch, history, ckpt_path, True, time.time() - t0)
-    digests = [weights_digest(model)]
-    if world > 1:
-        digests = [None] * world  # type: ignore[list-item]
-        dist.all_gather_object(digests, weights_digest(model))
-    return TrainResult(epoch, total, history, ckpt_path, False, time.time() - t0, digests)
+    return TrainResult(epoch, total, history, ckpt_path, False, time.time() - t0, rank_digests(model, world))
+
+
+def warmup_cosine(opt: torch.optim.Optimizer, warm: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warm`` steps, then cosine decay to 0 at step ``total``."""
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / (warm + 1)
+        return 0.5 * (1 + math.cos(math.pi * min(s - warm, total - warm) / max(total - warm, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def rank_digests(model: nn.Module, world: int) -> list[str]:
+    """Every rank's weights digest (one entry without DDP): equal digests show the ranks stayed in step."""
+    if world <= 1:
+        return [weights_digest(model)]
+    digests: list[str] = [""] * world
+    dist.all_gather_object(digests, weights_digest(model))
+    return digests
 
 
 def weights_digest(model: nn.Module) -> str:
