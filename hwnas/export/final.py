@@ -22,6 +22,7 @@ from hwnas.io import atomic_write_text
 from hwnas.lut import LUT, LatencyPredictor, space_for
 from hwnas.profilers import PROFILERS, TimingConfig, get_profiler
 from hwnas.space.arch import Arch
+from hwnas.space.arch import ARCH_FILES, read_result
 from hwnas.space.base import Network, SearchSpace, get_space
 from hwnas.space.ops import int8_convs, low_bit_convs
 from hwnas.supernet.api import load_supernet
@@ -32,15 +33,8 @@ from hwnas.supernet.train import (CKPT, Progress, TrainConfig, TrainResult, atom
 
 def arch_from(space_name: str | None, text: str) -> tuple[str, str, dict[str, Any]]:
     """(space, arch string, search result) from an arch string / named arch or a ``result.yaml``."""
-    if text.endswith((".yaml", ".yml")):
-        if not os.path.exists(text):
-            raise HwnasError(f"result file {text} not found")
-        with open(text) as f:
-            res = yaml.safe_load(f) or {}
-        if "arch" not in res or "space" not in res:
-            raise HwnasError(f"{text} has no 'arch'/'space'; pass a search's result.yaml or an arch string")
-        if space_name and space_name != res["space"]:
-            raise HwnasError(f"{text} is for space '{res['space']}', not '{space_name}'")
+    if text.endswith(ARCH_FILES):
+        res = read_result(text, space_name)
         return res["space"], res["arch"], res
     if not space_name:
         raise HwnasError("--space is required with an arch string")

@@ -3,11 +3,9 @@ without building or running anything but the counters."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-import yaml
 
 from hwnas.cost.arch_cost import ArchCoster
 from hwnas.errors import ArchError
@@ -15,6 +13,7 @@ from hwnas.lut.fidelity import calibration_text
 from hwnas.profilers.base import PROFILERS
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, space_for
+from hwnas.space.arch import ARCH_FILES, read_arch_file
 
 
 def read_archs(spec: str, space: str) -> list[str]:
@@ -29,18 +28,14 @@ def read_archs(spec: str, space: str) -> list[str]:
             return str(item["arch"])
         return str(item)
 
+    if spec.endswith(ARCH_FILES):
+        data = read_arch_file(spec)
+        return [pick(x) for x in (data if isinstance(data, list) else [data])]
     if os.path.isfile(spec):
         with open(spec) as f:
             text = f.read()
-        if spec.endswith((".yaml", ".yml", ".json")):
-            try:
-                data = json.loads(text) if spec.endswith(".json") else yaml.safe_load(text)
-            except (ValueError, yaml.YAMLError):
-                raise ArchError(f"{spec} is not valid {'JSON' if spec.endswith('.json') else 'YAML'}") from None
-            items = data if isinstance(data, list) else [data]
-            return [pick(x) for x in items]
         return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    if spec.endswith((".yaml", ".yml", ".json", ".txt")):
+    if spec.endswith(".txt"):
         raise ArchError(f"arch file {spec} not found")
     return [spec]
 

@@ -17,6 +17,35 @@ import yaml
 from hwnas.errors import ArchError
 
 
+ARCH_FILES = (".yaml", ".yml", ".json")
+
+
+def read_arch_file(path: str) -> Any:
+    """The one reader of arch files -- a search's ``result.yaml``, a ``{space, arch}`` record or a list of them,
+    in YAML or JSON -- with one-line errors for a missing or malformed file."""
+    import os
+
+    if not os.path.isfile(path):
+        raise ArchError(f"arch file {path} not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        raise ArchError(f"{path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}") from None
+
+
+def read_result(path: str, space: str | None = None) -> dict[str, Any]:
+    """A search's ``result.yaml`` (or any ``{space, arch, ...}`` record), checked to have both keys and, given
+    ``space``, to be for it."""
+    res = read_arch_file(path)
+    if not isinstance(res, dict) or "arch" not in res or "space" not in res:
+        raise ArchError(f"{path} has no 'arch'/'space'; pass a search's result.yaml or an arch string")
+    if space and space != res["space"]:
+        raise ArchError(f"{path} is for space '{res['space']}', not '{space}'")
+    return res
+
+
 @dataclass(frozen=True)
 class Arch:
     space: str
