@@ -19,19 +19,21 @@ from hwnas.space import get_space
 from hwnas.space.arch import Arch
 
 
-def toy_task(seed: int) -> PlantedTask:
-    """5 layers x 4 choices (1024 archs): small enough to enumerate."""
+def toy_task(seed: int, low: float = 0.0) -> PlantedTask:
+    """5 layers x 4 choices (1024 archs): small enough to enumerate.  ``low`` < 0 gives some choices a negative
+    cost, as a LUT's skip gets (median minus the per-network overhead)."""
     rng = np.random.default_rng(seed)
     layers = [SimpleNamespace(choices=("a", "b", "c", "d")) for _ in range(5)]
     space = SimpleNamespace(name="toy", layers=layers)
-    cost = LayerCosts("latency", 1.0, tuple({c: float(v) for c, v in zip("abcd", rng.uniform(0, 10, 4))}
-                                           for _ in layers))
+    cost = LayerCosts("latency", 20.0, tuple({c: float(v) for c, v in zip("abcd", rng.uniform(low, 10, 4))}
+                                            for _ in layers))
     return PlantedTask.make(space, cost, tightness=0.4, seed=seed)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_dynamic_program_finds_the_enumerated_optimum_and_greedy_does_not_always(seed):
-    task = toy_task(seed)
+@pytest.mark.parametrize("seed,low", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, -3.0), (5, -3.0)])
+def test_dynamic_program_finds_the_enumerated_optimum_and_greedy_does_not_always(seed, low):
+    task = toy_task(seed, low)
+    assert low == 0 or min(v for d in task.cost.layers for v in d.values()) < 0
     archs = [Arch("toy", ch) for ch in itertools.product("abcd", repeat=5)]
     ok = [a for a in archs if task.cost_of(a) <= task.bound + 1e-9]
     best = max(ok, key=task.accuracy)

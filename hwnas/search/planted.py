@@ -102,6 +102,10 @@ class PlantedTask:
         budget = round(self.bound / res) - round(self.cost.fixed / res)
         if budget < sum(int(x.min()) for x in q):
             raise ValueError("the bound is below the space's smallest cost")
+        # each layer's costs from its cheapest choice, so that every bucket index is >= 0 (a LUT's per-layer
+        # latency, median minus the per-network overhead, can be negative for a skip)
+        budget -= sum(int(x.min()) for x in q)
+        q = [x - x.min() for x in q]
         width = budget + 1
         neg = -np.inf
         V = np.full((len(q[0]), width), neg)
