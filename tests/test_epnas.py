@@ -208,3 +208,27 @@ def test_the_policy_distribution_depends_on_its_input_network():
     b = sp.parse(",".join(["k7_e6"] * len(sp.layers)))
     pa, pb = pol.first_scale_probs(a), pol.first_scale_probs(b)
     assert float((pa - pb).abs().max()) > 0.01
+
+
+def test_a_candidate_takes_its_stem_and_head_from_the_dictionary_too():
+    """The dictionary holds the fixed stem and head beside the blocks, so a candidate's fine-tuned blocks meet the
+    stem and head they were tuned with (before: always the supernet's untuned ones)."""
+    from hwnas.data import load_digits
+    from hwnas.search.base import SearchContext
+    from hwnas.search.epnas import EPNASSearch, dictionary_keys
+    from hwnas.supernet import Supernet
+    from hwnas.supernet.model import extract
+
+    sp = get_space("proxyless", input_size=32, num_classes=10)
+    ctx = SearchContext(supernet=Supernet(sp, "entangled"), data=load_digits(), cost=CostModel(sp))
+    s = EPNASSearch(sp, lambda a: 0.0, None, 4, 0, context=ctx, **EPNASSearch.validate({"pp_steps": 2}))
+    a = sp.random_arch(random.Random(0))
+    s.predict_performance(a)
+    keys = [k for k, _ in dictionary_keys(sp, a, list(extract(ctx.supernet, a).units))]
+    assert {"stem", "head"} <= {op for _, op in keys}
+    assert all(s.params_dict.entries.get(k) for k in keys)  # every unit, stem and head included, was stored
+    stored_stem = s.params_dict.entries[keys[0]][0][1]
+    fresh = list(extract(ctx.supernet, sp.random_arch(random.Random(1))).units)[0].state_dict()  # untuned stem
+    changed = [k for k in stored_stem if stored_stem[k].dtype.is_floating_point
+               and not torch.equal(stored_stem[k], fresh[k])]
+    assert changed  # fine-tuning moved the stem, and that tuned stem is what the next candidate will load

@@ -26,10 +26,10 @@ max(0, Cl/U − 1))}, p = 0.9 (:class:`ExponentialPenalty`): any mix of model si
 intensity (FLOPs/byte) and LUT latency, each with upper and lower bounds.
 
 Performance prediction: a candidate takes its weights from a global parameter dictionary keyed by (layer, op
-type) -- on a clash the better model's parameters are kept; when shapes differ, the closest entry is sliced or
-padded -- falling back to the supernet's weights, is trained for a few steps with a large learning rate and
-batch, and is scored on the held-out split.  The result is the most accurate evaluated arch that meets the
-hard bounds, with the actions that led to it.  Per episode: reward and baseline (``episodes.csv``,
+type), its stem and head included -- on a clash the better model's parameters are kept; when shapes differ, the
+closest entry is sliced or padded -- falling back to the supernet's weights, is trained for a few steps with a
+large learning rate and batch, and is scored on the held-out split.  The result is the most accurate evaluated
+arch that meets the hard bounds, with the actions that led to it.  Per episode: reward and baseline (``episodes.csv``,
 ``rewards.png``).  Resumes from ``epnas.pt`` at the last finished episode.
 """
 
@@ -326,6 +326,20 @@ class ParamDict:
                         for k, v in d.items()}
 
 
+def dictionary_keys(space: Any, arch: Arch, units: list[nn.Module]) -> list[tuple[tuple[int, str], nn.Module]]:
+    """Every unit of ``arch``'s network with its parameter-dictionary key: (layer, op type) for the searched
+    layers, and (-1 - j, 'stem') / (layer count + j, 'head') for the fixed stem and head units, so that a candidate
+    takes its stem and head from the same dictionary as its blocks (from the supernet, the fine-tuned blocks of
+    an earlier candidate met an untuned stem and head)."""
+    placed = [(i, space.choice_op(layer, c)) for i, (layer, c) in enumerate(zip(space.layers, arch.choices))]
+    keys = ([(-1 - j, "stem") for j in range(len(space.stem))]
+            + [(i, sig.type) for i, sig in placed if sig is not None]
+            + [(len(space.layers) + j, "head") for j in range(len(space.head))])
+    if len(keys) != len(units):
+        raise ValueError(f"{len(units)} units for {len(keys)} dictionary keys")
+    return list(zip(keys, units))
+
+
 # -- the strategy ----------------------------------------------------------------------------------------
 
 @register_strategy
@@ -383,13 +397,9 @@ class EPNASSearch(Strategy):
         parameters go back into the dictionary."""
         ctx, p = self.context, self.params
         net = extract(ctx.supernet, arch)
-        sp = ctx.supernet.space
-        all_units = list(net.units)
-        units = all_units[len(sp.stem):len(all_units) - len(sp.head)]
-        placed = [(i, sp.choice_op(layer, c)) for i, (layer, c) in enumerate(zip(sp.layers, arch.choices))]
-        placed = [(i, sig) for i, sig in placed if sig is not None]
-        for (i, sig), unit in zip(placed, units):
-            st = self.params_dict.fetch(i, sig.type, {k: v.shape for k, v in unit.state_dict().items()})
+        keyed = dictionary_keys(ctx.supernet.space, arch, list(net.units))
+        for (i, op), unit in keyed:
+            st = self.params_dict.fetch(i, op, {k: v.shape for k, v in unit.state_dict().items()})
             if st is not None:
                 unit.load_state_dict(st)
         if p["pp_steps"]:
@@ -405,8 +415,8 @@ class EPNASSearch(Strategy):
                         break
         recalibrate_bn(net, ctx.data, batches=5)
         acc = accuracy(net, ctx.data.x_val, ctx.data.y_val)
-        for (i, sig), unit in zip(placed, units):
-            self.params_dict.store(i, sig.type, unit.state_dict(), acc)
+        for (i, op), unit in keyed:
+            self.params_dict.store(i, op, unit.state_dict(), acc)
         return acc
 
     def evaluate(self, arch: Arch, source: str) -> float:
