@@ -57,6 +57,19 @@ def check_output_dir(path: str, flag: str = "--out", *, state: str | None = None
                          "or --overwrite to start again")
 
 
+def check_output_file(path: str, overwrite: bool = False, flag: str = "--out") -> None:
+    """The same rule for a command that writes one file (``export``, ``lut import``): an existing file is
+    replaced only with ``overwrite``; a directory there, or an unwritable place, is an error -- in a second,
+    before any work."""
+    from hwnas.errors import HwnasError
+
+    if os.path.isdir(path):
+        raise HwnasError(f"{flag} {path} is a directory; give the file to write")
+    if os.path.exists(path) and not overwrite:
+        raise HwnasError(f"{flag} {path} already exists; pass --overwrite to replace it, or choose another path")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     """A fresh temporary path beside ``path`` (same directory, so the rename is atomic), ending in ``suffix``

@@ -254,3 +254,23 @@ def test_a_search_without_a_latency_bound_profiles_nothing(tmp_path):
     assert res["latency"]["predicted_ms"] is None and "nothing was profiled" in res["latency"]["note"]
     assert res["settings"]["lut"] is None and res["constrained"]["flops"]["value"] <= 400e6
     assert "MACs" in r.stdout and "accuracy" in r.stdout
+
+
+def test_export_and_lut_import_replace_a_file_only_with_overwrite(tmp_path):
+    """The output rule for commands that write one file: an existing --out is refused in seconds (no export
+    work), replaced with --overwrite."""
+    out = tmp_path / "m.onnx"
+    out.write_text("an earlier export")
+    args = ["export", "--space", "proxyless", "--arch", "proxyless_mobile", "--format", "onnx", "--input", "32",
+            "--classes", "10", "--out", str(out)]
+    r = _cli(*args)
+    assert r.returncode == 2 and "already exists" in r.stderr and "--overwrite" in r.stderr, r.stderr
+    assert out.read_text() == "an earlier export"
+    r = _cli(*args, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:4] != b"an e"
+    lut = tmp_path / "pixel1.yaml"
+    lut.write_text("x")
+    r = _cli("lut", "import", "proxylessnas", shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"), "--out",
+             str(lut))
+    assert r.returncode == 2 and "already exists" in r.stderr and lut.read_text() == "x"

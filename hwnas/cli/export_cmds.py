@@ -29,14 +29,15 @@ from hwnas.space import list_spaces
               "executorch / litert on a phone over adb.")
 @click.option("--android-tool", default=None, metavar="PATH", help="--device android: the runtime's benchmark binary.")
 @click.option("--lut", "lut_path", default=None, help="LUT whose prediction to print beside the measured latency.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
 def export_cmd(space, arch_text, weights, fmt, out_path, input_size, classes, dynamic_batch, fp16, int8, threads,
-               device, android_tool, lut_path, as_json):
+               device, android_tool, lut_path, overwrite, as_json):
     """Export a (trained) arch; check parity with PyTorch and time it on the format's runtime."""
     from hwnas.export.final import export_arch
 
     rep = export_arch(arch_text, fmt, out_path, space, weights, input_size, classes, dynamic_batch, fp16, threads,
-                      lut_path, device=device, android_tool=android_tool, int8=int8)
+                      lut_path, device=device, android_tool=android_tool, int8=int8, overwrite=overwrite)
     if as_json:
         emit_json(rep.to_dict())
     else:

@@ -162,12 +162,13 @@ def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_js
 @click.argument("fmt", metavar="FORMAT", type=click.Choice(IMPORTERS.names()))
 @click.argument("file", metavar="FILE")
 @click.option("--out", "out_path", required=True, help="hwnas LUT to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
-def lut_import(fmt, file, out_path, as_json):
+def lut_import(fmt, file, out_path, overwrite, as_json):
     """Convert a published per-op LUT into hwnas's format (proxylessnas: Pixel 1)."""
     from hwnas.lut.importers import import_lut
 
-    d = import_lut(fmt, file, out_path)
+    d = import_lut(fmt, file, out_path, overwrite)
     if as_json:
         emit_json(d)
         return

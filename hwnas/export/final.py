@@ -296,10 +296,15 @@ def predicted_latency(space_name: str, arch_text: str, input_size: int, result: 
 def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, weights: str | None = None,
                 input_size: int = 224, num_classes: int | None = None, dynamic_batch: bool = False,
                 fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True,
-                device: str | None = None, android_tool: str | None = None, int8: bool = False) -> ExportReport:
+                device: str | None = None, android_tool: str | None = None, int8: bool = False,
+                overwrite: bool = False) -> ExportReport:
     """``hwnas export``: an arch string, named arch or search ``result.yaml`` -> artefact, parity, latency, and
-    the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata)."""
+    the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata).
+    An existing ``out`` is replaced only with ``overwrite``."""
+    from hwnas.io import check_output_file
+
     get_format(fmt)
+    check_output_file(out, overwrite)
     space, text, res = arch_from(space, arch_text)
     extra = {}
     if res:

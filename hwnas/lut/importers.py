@@ -92,11 +92,15 @@ def import_proxylessnas(path: str) -> LUT:
     return lut
 
 
-def import_lut(fmt: str, path: str, out: str) -> dict[str, Any]:
-    """``hwnas lut import``: convert a published table with importer ``fmt``, save it at ``out``, and say how
-    much of the space it covers and what it predicts for the space's named archs."""
+def import_lut(fmt: str, path: str, out: str, overwrite: bool = False) -> dict[str, Any]:
+    """``hwnas lut import``: convert a published table with importer ``fmt``, save it at ``out`` (an existing
+    file only with ``overwrite``), and say how much of the space it covers and what it predicts for the space's
+    named archs."""
+    from hwnas.io import check_output_file
     from hwnas.lut.predictor import LatencyPredictor
     from hwnas.lut.table import space_for
+
+    check_output_file(out, overwrite)
 
     lut = IMPORTERS.get(fmt)(path)
     sp = space_for(lut)
