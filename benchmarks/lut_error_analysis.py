@@ -25,7 +25,7 @@ from scipy import optimize, stats
 
 from hwnas.cost.arch_cost import ArchCoster
 from hwnas.lut import LatencyPredictor
-from hwnas.lut.fidelity import measure_archs, sample_archs, spread_archs
+from hwnas.lut.measure import measure_archs, sample_archs, spread_archs
 from hwnas.lut.profile import profile_space
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.space import get_space

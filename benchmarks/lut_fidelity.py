@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from hwnas.lut import LatencyPredictor
-from hwnas.lut.fidelity import calibrate, validate
+from hwnas.lut.calibration import calibrate
+from hwnas.lut.validation import validate
 from hwnas.lut.profile import profile_space
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.space import get_space

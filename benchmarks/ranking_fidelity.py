@@ -40,7 +40,7 @@ from scipy import stats
 
 from hwnas.io import atomic_write_text
 from hwnas.lut import LatencyPredictor
-from hwnas.lut.fidelity import spread_archs
+from hwnas.lut.measure import spread_archs
 from hwnas.lut.importers import import_proxylessnas
 from hwnas.space import get_space
 from hwnas.supernet.api import load_supernet, train_supernet

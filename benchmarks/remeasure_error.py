@@ -3,7 +3,7 @@
 
 For each latency bound (a multiple of the space's smallest predicted latency, as a tight search would
 give) it draws ``--archs`` constraint-satisfying archs, as the searchers do, and re-measures each one
-with :func:`hwnas.lut.fidelity.remeasure_latency` -- the same call the search driver makes, interleaved
+with :func:`hwnas.lut.remeasure.remeasure_latency` -- the same call the search driver makes, interleaved
 with the LUT's calibration networks.  Prints per arch the error, the machine's drift since calibration
 and the drift-corrected error, then the median and worst |error| of each.  This figure used to be an
 assertion in the test suite (|error| <= 10%) and failed there when CI ran on a busy machine.
@@ -19,7 +19,7 @@ import statistics
 
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.lut import LatencyPredictor
-from hwnas.lut.fidelity import remeasure_latency
+from hwnas.lut.remeasure import remeasure_latency
 from hwnas.search.setup import ensure_lut
 from hwnas.space import get_space
 

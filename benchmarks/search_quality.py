@@ -154,6 +154,7 @@ def every_strategy(argv: list[str]) -> None:
 
     from hwnas.search import list_strategies
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     from hwnas.space import get_space
     from hwnas.supernet import Supernet
     from hwnas.supernet.train import TrainConfig, accuracy, train
@@ -224,9 +225,9 @@ def every_strategy(argv: list[str]) -> None:
         for seed in range(a.seeds):
             net = Supernet(sp, "entangled") if cls.trains_supernet else pretrained
             t0 = time.time()
-            out = run_search(cost.space, net, data, lut, [bound], name, None if cls.trains_supernet else a.budget,
-                             seed, os.path.join(work, f"{name}-{seed}"), {}, remeasure=False,
-                             options=SMALL.get(name, {}))
+            plan = SearchPlan.make(cost.space, [bound], name, SMALL.get(name, {}),
+                                   None if cls.trains_supernet else a.budget, lut, seed)
+            out = run_search(plan, net, data, os.path.join(work, f"{name}-{seed}"), {}, remeasure=False)
             wall = time.time() - t0
             r = out.result
             ok = hard.ok(cost.space.parse(r["arch"]))
@@ -252,6 +253,7 @@ def fpnas_sampling(argv: list[str]) -> None:
     import tempfile
 
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     from hwnas.space import get_space
     from hwnas.supernet import Supernet
 
@@ -283,8 +285,9 @@ def fpnas_sampling(argv: list[str]) -> None:
         for seed in range(a.seeds):
             opts = {"epochs": a.epochs, "warmup": 1, "theta": max(2, a.epochs // 3), **extra}
             t0 = time.time()
-            out = run_search(deploy, Supernet(sp, "entangled"), data, lut, [bound], "probabilistic", None, seed,
-                             os.path.join(work, f"{len(label)}-{seed}"), {}, remeasure=False, options=opts)
+            plan = SearchPlan.make(deploy, [bound], "probabilistic", opts, None, lut, seed)
+            out = run_search(plan, Supernet(sp, "entangled"), data, os.path.join(work, f"{len(label)}-{seed}"), {},
+                             remeasure=False)
             p = out.result["probabilistic"]
             print(f"  {label:<38} seed {seed}: {p['sampled_archs']:5d} sampled archs, {time.time() - t0:6.0f} s, final "
                   f"entropy {p['final_entropy']:.2f}, {p['distribution']} ({p['parameters']} params), result "

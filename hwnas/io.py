@@ -57,16 +57,20 @@ def check_output_dir(path: str, flag: str = "--out", *, state: str | None = None
                          "or --overwrite to start again")
 
 
-def check_output_file(path: str, overwrite: bool = False, flag: str = "--out") -> None:
-    """The same rule for a command that writes one file (``export``, ``lut import``): an existing file is
-    replaced only with ``overwrite``; a directory there, or an unwritable place, is an error -- in a second,
-    before any work."""
+def check_output_file(path: str, overwrite: bool = False, flag: str = "--out", *, resume: bool | None = None) -> None:
+    """The same rule for a command that writes one file (``export``, ``lut import``, ``profile``): an existing file
+    is replaced only with ``overwrite`` (or, where the command can continue one, kept with ``resume``: None where it
+    cannot, and the message does not offer it); a directory there, or an unwritable place, is an error -- in a
+    second, before any work."""
     from hwnas.errors import HwnasError
 
     if os.path.isdir(path):
         raise HwnasError(f"{flag} {path} is a directory; give the file to write")
-    if os.path.exists(path) and not overwrite:
-        raise HwnasError(f"{flag} {path} already exists; pass --overwrite to replace it, or choose another path")
+    if resume and overwrite:
+        raise HwnasError("--resume and --overwrite exclude each other: continue the file, or start it again")
+    if os.path.exists(path) and not (overwrite or resume):
+        also = "--resume to continue it, " if resume is not None else ""
+        raise HwnasError(f"{flag} {path} already exists; pass {also}--overwrite to replace it, or choose another path")
     check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
 
 

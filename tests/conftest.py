@@ -1,8 +1,13 @@
 import os
 import sys
 
-import pytest
-import torch
+# One thread per process: pytest-xdist runs two workers on two cores, and the CLI subprocesses a test starts inherit
+# this environment. With torch's default (one OpenMP thread per core) a worker's subprocess and the other worker
+# oversubscribe the cores, and OpenMP's spin-waiting made a 28 s test take 229 s under load.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 torch.set_num_threads(1)
@@ -30,7 +35,7 @@ requires_gpu = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def small_calibrated_lut(tmp_path_factory):
     """A quickly profiled and calibrated ORT-CPU LUT of ``proxyless`` at 32 px, 10 classes (for searches on digits)."""
-    from hwnas.lut.fidelity import calibrate
+    from hwnas.lut.calibration import calibrate
     from hwnas.lut.profile import profile_space
     from hwnas.profilers import TimingConfig, get_profiler
     from hwnas.space import get_space

@@ -40,7 +40,7 @@ def test_memory_and_intensity_positive():
     assert rep.intensity == pytest.approx(2 * rep.macs / rep.memory_bytes)
 
 
-@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
+@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas", "fbnetv2"])
 def test_unit_sum_equals_network_count(space):
     import random
     from hwnas.space import get_space
@@ -75,3 +75,20 @@ def test_named_spos_arch_is_the_released_search_result():
     released = [2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3]
     assert [blocks.index(c.split("_")[0]) for c in arch.choices] == released
     assert abs(rep.macs - 323e6) <= 0.01 * 323e6 and abs(rep.params - 3.5e6) <= 0.03 * 3.5e6
+
+
+def test_multi_variable_block_counts_by_hand():
+    """fbnetv2's block (FP-NAS's layer): MACs and params of one MBV3 block with squeeze-excite, by hand."""
+    from hwnas.space.ops import OpSig, build_op
+
+    sig = OpSig.make("mbv3", (16, 32, 32), cin=16, cout=24, k=5, mid=48, s=2, res=0, act="hswish", se=1)
+    rep = count(build_op(sig), sig.in_shape)
+    expand, dw, project = 32 * 32 * 16 * 48, 16 * 16 * 48 * 25, 16 * 16 * 48 * 24
+    se = 48 * 12 + 12 * 48  # 1x1 convs on the pooled 1x1 map: 48 -> max(8, 48 // 4) = 12 -> 48
+    assert rep.macs == expand + dw + se + project
+    bn = 2 * (48 + 48 + 24)  # BatchNorm weight and bias after each conv
+    assert rep.params == 16 * 48 + 48 * 25 + (48 * 12 + 12) + (12 * 48 + 48) + 48 * 24 + bn
+    sp = get_space("fbnetv2", input_size=64, num_classes=10)
+    arch = sp.parse(",".join(["k5_e4_c75_hs_se"] * len(sp.layers)))
+    mid = [round(layer.in_shape[0] * 4 * 0.75) for layer in sp.layers]
+    assert [u.kwargs["mid"] for u in sp.units(arch)[1:-2]] == mid and count_arch(sp, arch).macs > 0

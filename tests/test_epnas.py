@@ -10,8 +10,8 @@ import yaml
 
 from conftest import lut_cost_model, search_cli
 from hwnas.constraints import Constraint, CostModel, ExponentialPenalty, HardFilter
-from hwnas.search.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict, fit_tensor,
-                                reinforce_loss)
+from hwnas.search.strategies.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict,
+                                           fit_tensor, reinforce_loss)
 from hwnas.space import get_space
 
 
@@ -92,6 +92,18 @@ def test_the_policy_samples_only_unmasked_actions():
         a = b
     assert all(float(p.detach().abs().max()) <= 0.1 + 1e-6 for n, p in EPNASPolicy(ActionSpace(sp)).named_parameters()
                if not n.startswith("embed"))  # the paper's U(-0.1, 0.1); the token embedding starts N(0, 1)
+
+
+def test_reinforce_loss_by_hand_with_either_baseline():
+    """Two steps, log-probs l0 and l1, rewards 0.5 then 0.8 from a start of 0.4.  Moving b = 0.3: advantages
+    (1.3 - 2 * 0.3, 0.8 - 0.3) = (0.7, 0.5); state b(X_t) = r(X_t): (1.3 - 2 * 0.4, 0.8 - 0.5) = (0.5, 0.3)."""
+    l0, l1 = torch.tensor(-1.0, requires_grad=True), torch.tensor(-2.0, requires_grad=True)
+    moving = reinforce_loss([[l0, l1]], [[0.5, 0.8]], 0.3)
+    assert float(moving) == pytest.approx(-(-1.0 * 0.7 + -2.0 * 0.5))
+    state = reinforce_loss([[l0, l1]], [[0.5, 0.8]], 0.3, starts=[0.4])
+    assert float(state) == pytest.approx(-(-1.0 * 0.5 + -2.0 * 0.3))
+    state.backward()
+    assert (float(l0.grad), float(l1.grad)) == pytest.approx((-0.5, -0.3))
 
 
 def test_reinforce_raises_the_probability_of_a_rewarded_action():
@@ -215,7 +227,7 @@ def test_a_candidate_takes_its_stem_and_head_from_the_dictionary_too():
     stem and head they were tuned with (before: always the supernet's untuned ones)."""
     from hwnas.data import load_digits
     from hwnas.search.base import SearchContext
-    from hwnas.search.epnas import EPNASSearch, dictionary_keys
+    from hwnas.search.strategies.epnas import EPNASSearch, dictionary_keys
     from hwnas.supernet import Supernet
     from hwnas.supernet.model import extract
 

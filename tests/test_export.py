@@ -7,7 +7,8 @@ import torch
 import yaml
 
 from conftest import shared_path
-from hwnas.export.final import export, load_weights, read_onnx_metadata
+from hwnas.export.final import export, read_onnx_metadata
+from hwnas.supernet.standalone import load_weights
 from hwnas.space import get_space
 
 
@@ -23,7 +24,7 @@ def digits_supernet(tmp_path_factory):
     return net, str(d / "checkpoint.pt")
 
 
-SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet"]
+SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet", "fbnetv2"]
 
 
 @pytest.mark.parametrize("name", SPACES)
@@ -85,12 +86,13 @@ def test_search_train_export_end_to_end(digits_supernet, tmp_path):
     from hwnas.data import load_dataset
     from hwnas.lut.importers import import_proxylessnas
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     ds = load_dataset("digits")
     net, sn_ck = digits_supernet
     lut = import_proxylessnas(shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"))
     deploy = get_space("proxyless")
-    run_search(deploy, net, ds, lut, [Constraint.parse("latency", "80ms")], "random", 6, 0, str(tmp_path / "s"), {},
-               remeasure=False)
+    run_search(SearchPlan.make(deploy, [Constraint.parse("latency", "80ms")], "random", None, 6, lut), net, ds,
+               str(tmp_path / "s"), {}, remeasure=False)
     result = str(tmp_path / "s" / "result.yaml")
     r = subprocess.run([sys.executable, "-m", "hwnas", "train", "--arch", result, "--epochs", "2", "--out",
                         str(tmp_path / "t"), "--init", f"supernet:{sn_ck}", "--quiet"],

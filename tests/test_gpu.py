@@ -3,7 +3,6 @@
 import math
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -110,16 +109,17 @@ def test_tensorrt_engine_parity_and_timing(tmp_path, fp16, tol):
         assert p.measure(m, SMALL.in_shape).median > 0
 
 
-def test_cuda_request_without_gpu_is_one_line_error():
+def test_cuda_request_without_gpu_is_one_line_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--device", "cuda", "--out", os.devnull],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--device", "cuda", "--out",
+                        str(tmp_path / "c.yaml")], capture_output=True, text=True)
     assert r.returncode != 0 and "no CUDA GPU" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cuda_graph_needs_cuda_and_torch():
+def test_cuda_graph_needs_cuda_and_torch(tmp_path):
     for extra in (["--device", "cpu", "--backend", "torch"], ["--device", "cpu", "--backend", "ort"]):
-        r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--cuda-graph", *extra, "--out", os.devnull],
+        r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--cuda-graph", *extra, "--out",
+                            str(tmp_path / "g.yaml")],
                            capture_output=True, text=True)
         assert r.returncode != 0 and "--cuda-graph" in r.stderr and "Traceback" not in r.stderr

@@ -9,7 +9,7 @@ import yaml
 from conftest import lut_cost_model, search_cli
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.search.distribution import ChoiceDistribution
-from hwnas.search.hournas import Target, fix_layers, optimize_proposals, sample_at, temperature
+from hwnas.search.strategies.hournas import Target, fix_layers, optimize_proposals, sample_at, temperature
 from hwnas.space import get_space
 
 
@@ -108,7 +108,7 @@ def test_recalibration_reaches_the_sliced_children_and_leaves_the_supernet_alone
     output on that batch (cumulative average over one batch); a view left at momentum 0.1 keeps 10% of it
     (stage 1's accuracy was at chance).  HourNAS recalibrates a copy: the training supernet keeps its statistics."""
     from hwnas.data import load_digits
-    from hwnas.search.hournas import _Path
+    from hwnas.search.strategies.hournas import _Path
     from hwnas.supernet import Supernet
     from hwnas.supernet.train import recalibrate_bn
 

@@ -13,7 +13,8 @@ import yaml
 from conftest import shared_path
 from hwnas.errors import LUTError
 from hwnas.lut import LUT, LatencyPredictor, LUTFingerprintWarning
-from hwnas.lut.fidelity import compare, fit_calibration
+from hwnas.lut.calibration import fit_calibration
+from hwnas.lut.validation import compare
 from hwnas.lut.importers import import_proxylessnas, proxyless_key_to_sig
 from hwnas.lut.profile import profile_space
 from hwnas.profilers import get_profiler
@@ -56,6 +57,23 @@ def test_profile_writes_complete_lut(small_lut):
     assert e.median > 0 and e.latency["n"] > 0 and e.macs >= 0
     # keys are the full canonical signature
     assert all(k == e2.op.key and "@" in k for k, e2 in lut.entries.items())
+
+
+def test_multi_variable_space_profiles_and_predicts(tmp_path):
+    """fbnetv2 (FP-NAS's five variables): its ops profile on ORT (hswish and squeeze-excite included) into LUT
+    entries carrying the counters' MACs, and a network of profiled ops is predicted as their sum."""
+    from hwnas.cost import ArchCoster
+
+    sp = get_space("fbnetv2", input_size=32, num_classes=10)
+    arch = sp.parse(",".join(["k5_e2_c75_hs_se", *["k3_e1_c50_re"] * (len(sp.layers) - 1)]))
+    ops = list(dict.fromkeys([*sp.stem, *sp.units(arch)[len(sp.stem):]]))
+    with get_profiler("ort", config=FAST) as p:
+        lut = profile_space(sp, p, str(tmp_path / "v2.yaml"), ops=ops).lut
+    coster = ArchCoster(sp)
+    assert len(lut) == len(ops) and all(lut.entries[o.key].macs == coster.unit(o).macs for o in ops)
+    assert all(e.median > 0 for e in lut.entries.values())
+    raw = LatencyPredictor(lut, sp, calibrated=False).raw(arch)
+    assert raw == pytest.approx(sum(lut.median(o) - lut.overhead_ms for o in sp.units(arch)) + lut.overhead_ms)
 
 
 def test_lut_roundtrip(small_lut, tmp_path):
@@ -118,7 +136,9 @@ def test_resume_after_kill_measures_nothing_twice(tmp_path):
 
 def test_existing_lut_not_clobbered(small_lut):
     path, sp, _ = small_lut
-    with get_profiler("ort", config=FAST) as p, pytest.raises(LUTError, match="--resume"):
+    from hwnas.errors import HwnasError
+
+    with get_profiler("ort", config=FAST) as p, pytest.raises(HwnasError, match="--resume to continue it, --overwrite"):
         profile_space(sp, p, path)
 
 
@@ -201,7 +221,7 @@ def test_validate_cli_end_to_end(small_lut, tmp_path):
 
 def test_validation_plot_says_when_the_measurement_is_noisy(tmp_path):
     """The same predictions drawn at a 52% and a 98% noise floor give different figures, the noisy one labelled."""
-    from hwnas.lut.fidelity import ValidationReport, plot_validation
+    from hwnas.lut.validation import ValidationReport, plot_validation
     m = np.linspace(4, 9, 20)
     base = dict(space="proxyless", backend="ort", samples=20, rounds=4, kendall_tau=0.9, pearson_r=0.95, rmse_ms=0.1,
                 mean_error_pct=1.0, mean_abs_error_pct=2.0, within_5_pct=90.0, within_10_pct=100.0,

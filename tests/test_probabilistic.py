@@ -11,7 +11,7 @@ import yaml
 
 from conftest import lut_cost_model, search_cli
 from hwnas.search.distribution import ChoiceDistribution, most_probable_satisfying
-from hwnas.search.probabilistic import adaptive_k, alpha_update, cost_aware_loss, importance_weights
+from hwnas.search.strategies.probabilistic import adaptive_k, alpha_update, cost_aware_loss, importance_weights
 from hwnas.space import get_space
 from hwnas.space.base import LayerSpec, SearchSpace
 
@@ -24,7 +24,7 @@ def _randomise(dist, seed=0):
                 p.copy_(torch.randn(p.shape, generator=g) * 1.5)
 
 
-@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
+@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas", "fbnetv2"])
 def test_factorised_to_joint_preserves_the_distribution(space):
     sp = get_space(space)
     fact = ChoiceDistribution(sp, factorised=True)
@@ -39,6 +39,10 @@ def test_factorised_to_joint_preserves_the_distribution(space):
     assert fact.num_parameters() <= joint.num_parameters()
     if space in ("spos", "resnet"):  # several variables per layer: Σ|D| is far below Π|D|
         assert fact.num_parameters() < joint.num_parameters() / 2
+    if space == "fbnetv2":  # FP-NAS's five variables and the block: 2+2+6+3+2+2 = 17 per layer against 145 choices
+        with_skip = sum("skip" in c for c in fact.choices)
+        assert fact.num_parameters() == 17 * with_skip + 16 * (len(fact.choices) - with_skip)  # 1 block value
+        assert joint.num_parameters() == 145 * with_skip + 144 * (len(fact.choices) - with_skip)
 
 
 def test_skip_marginalises_the_variables_it_lacks():
@@ -199,7 +203,7 @@ def test_fallback_result_is_labelled():
     assert how == "fallback" and hard.ok(a)
 
 
-@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas"])
+@pytest.mark.parametrize("space", ["proxyless", "fbnet", "spos", "resnet", "fpnas", "fbnetv2"])
 def test_factorised_and_joint_start_from_the_same_distribution(space):
     """FP-NAS's coarse-to-fine must not bias the start: every choice of a layer starts equally likely in both forms
     (before the fix a lone skip started at P = 1/2 in proxyless and 0.6 in fbnet)."""

@@ -8,7 +8,7 @@ import torch
 from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.cost import count_arch
 from hwnas.space import get_space
-from hwnas.space.ops import PACT_INIT, QConv2d, pact
+from hwnas.space.quant import PACT_INIT, QConv2d, pact
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4])
@@ -122,7 +122,7 @@ def test_ort_runs_every_w8a8_conv_as_qlinearconv(tmp_path):
     from hwnas.export.final import export
     from hwnas.profilers import get_profiler
     from hwnas.space import get_space
-    from hwnas.space.ops import int8_convs
+    from hwnas.space.quant import int8_convs
 
     arch = ",".join(["c1.0_w8a8", "c0.5_w2a4"] + ["c1.0_w8a8"] * 6)
     r = export("resnet", arch, "onnx", str(tmp_path / "q.onnx"), input_size=32, num_classes=10, int8=True,
@@ -149,7 +149,7 @@ def test_int8_choice_exists_and_costs_64_bitops_per_mac():
 def test_one_bit_weights_of_different_magnitudes_get_their_own_gradients():
     """DoReFa's 1-bit estimator passes the gradient straight through sign(): w_q = sign(w)·E|w|, so
     ∂L/∂w_i = g_i·E|w| + sign(w_i)·mean(g·sign(w)).  torch.sign alone gave every weight the same |gradient|."""
-    from hwnas.space.ops import quantize_weight
+    from hwnas.space.quant import quantize_weight
 
     w = torch.tensor([-2.0, -0.3, 0.01, 0.5, 3.0], requires_grad=True)
     g = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0])
@@ -162,7 +162,7 @@ def test_one_bit_weights_of_different_magnitudes_get_their_own_gradients():
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
 def test_low_bit_weights_pass_a_gradient_to_every_weight(bits):
-    from hwnas.space.ops import quantize_weight
+    from hwnas.space.quant import quantize_weight
 
     torch.manual_seed(0)
     w = torch.randn(8, 4, 3, 3, requires_grad=True)
@@ -181,7 +181,7 @@ def test_pact_levels_start_from_the_data_and_move_during_training(tmp_path):
     import random
 
     from hwnas.data import Dataset, load_digits
-    from hwnas.space.ops import clip_levels, init_pact_levels
+    from hwnas.space.quant import clip_levels, init_pact_levels
     from hwnas.supernet.api import pact_levels, uniform_sampler
     from hwnas.supernet.model import Supernet
     from hwnas.supernet.train import TrainConfig, arch_forward, to_cl, train

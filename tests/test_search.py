@@ -60,6 +60,28 @@ def test_hinge_penalties(pixel):
     assert ExponentialPenalty([Constraint.parse("latency", f"{lat * 2}ms")], cost)(a)[0] == 1.0
 
 
+def test_cost_model_takes_each_metric_from_its_source_by_name(pixel):
+    """Counters, the LUT and per-layer tables answer through one interface; a table given for a metric replaces
+    that metric's source and nothing else (hand-computed: 1 + 2 + 10 per choice in a 2-choice toy table)."""
+    from hwnas.constraints.cost_model import Counters, PredictedLatency, Tables
+    from hwnas.cost.layer_costs import LayerCosts
+
+    sp, cost = pixel
+    assert isinstance(cost.source("macs"), Counters) and isinstance(cost.source("latency"), PredictedLatency)
+    a = sp.parse("proxyless_mobile")
+    m = cost.metrics(a, ["latency", "macs"])
+    assert set(m) == {"latency", "macs"} and m["latency"] == cost.predictor.predict(a)
+    toy = LayerCosts("params", 1.0, tuple({c: (2.0 if c == a.choices[i] else 10.0) for c in layer.choices}
+                                          for i, layer in enumerate(sp.layers)))
+    both = CostModel(sp, cost.predictor, tables={"params": toy})
+    assert isinstance(both.source("params"), Tables) and isinstance(both.source("flops"), Counters)
+    assert both.metrics(a, ["params"])["params"] == 1.0 + 2.0 * len(sp.layers)
+    assert both.minimum("params") == 1.0 + 2.0 * len(sp.layers) and both.to_raw("params", 5.0) == 5.0
+    assert both.metrics(a, ["flops"]) == cost.metrics(a, ["flops"])
+    with pytest.raises(ConstraintError, match="needs a LUT"):
+        CostModel(sp).metrics(a, ["latency"])
+
+
 def test_constraint_below_space_minimum(pixel):
     sp, cost = pixel
     with pytest.raises(ConstraintError, match=r"smallest achievable latency is \d"):
@@ -183,7 +205,10 @@ def test_search_sigint_keeps_best_so_far_and_resumes(trained, tmp_path):
     env = dict(os.environ, HWNAS_CACHE=trained["cache"])
     cmd = [sys.executable, "-m", "hwnas", "search", "--supernet", trained["supernet"], "--lut", trained["lut"],
            "--out", str(out), "--quiet", "--budget", "50", "--opt", "population=10", "--opt", "generations=4"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a child inherits an ignored SIGINT (a background job of a non-interactive shell ignores it) and Python then
+    # keeps ignoring it: give it Ctrl-C back, as a terminal would
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline:
         if (out / "history.csv").exists() and len((out / "history.csv").read_text().splitlines()) > 12:
@@ -224,6 +249,7 @@ def test_fpnas_coordinate_descent_with_flops_constraint(tmp_path):
     from hwnas.lut.profile import profile_space
     from hwnas.profilers import TimingConfig, get_profiler
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     from hwnas.supernet import Supernet
     ds = load_dataset("digits")
     deploy = get_space("fpnas", input_size=32, num_classes=10)
@@ -233,8 +259,8 @@ def test_fpnas_coordinate_descent_with_flops_constraint(tmp_path):
     bound = cm.minimum("flops") * 1.5
     cons = [Constraint.parse("flops", f"{bound / 1e6}M")]
     net = Supernet(get_space("fpnas", input_size=ds.image_size, num_classes=10), "entangled")
-    out = run_search(deploy, net, ds, lut, cons, "coordinate", 10_000, 0, str(tmp_path / "c"), {}, remeasure=False,
-                     options={"P": 1, "Q": 1, "E": 1, "T": 1})
+    plan = SearchPlan.make(deploy, cons, "coordinate", {"P": 1, "Q": 1, "E": 1, "T": 1}, 10_000, lut)
+    out = run_search(plan, net, ds, str(tmp_path / "c"), {}, remeasure=False)
     res = out.result
     assert res["stopped_by"] == "finished" and res["flops"] <= bound
     assert any("independent" in r.source for r in out.history) and any("shared" in r.source for r in out.history)

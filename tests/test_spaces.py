@@ -9,7 +9,7 @@ from hwnas.cost import count_arch
 from hwnas.errors import ArchError, UnknownNameError
 from hwnas.space import Arch, get_space, list_spaces, resolve_arch
 
-SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet"]
+SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet", "fbnetv2"]
 
 
 def test_all_spaces_registered():

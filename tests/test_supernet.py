@@ -13,7 +13,7 @@ from hwnas.supernet import Supernet, extract
 from hwnas.supernet.api import TrainConfig, evaluate, load_supernet, train_supernet
 from hwnas.supernet.train import CKPT
 
-SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet"]
+SPACES = ["proxyless", "mobilenetv2", "fbnet", "spos", "fpnas", "resnet", "fbnetv2"]
 
 
 @pytest.mark.parametrize("sharing", ["separate", "entangled"])

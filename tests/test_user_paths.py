@@ -27,12 +27,14 @@ def test_predict_matches_the_search_prediction_and_breaks_it_down(pixel, tmp_pat
     from hwnas.data import load_dataset
     from hwnas.lut import LUT
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     from hwnas.space import get_space
     from hwnas.supernet import Supernet
     ds = load_dataset("digits")
     net = Supernet(get_space("proxyless", input_size=ds.image_size, num_classes=10), "entangled")
-    run_search(get_space("proxyless"), net, ds, LUT.load(pixel), [Constraint.parse("latency", "80ms")], "random", 4, 0,
-               str(tmp_path / "s"), {}, remeasure=False)
+    plan = SearchPlan.make(get_space("proxyless"), [Constraint.parse("latency", "80ms")], "random", None, 4,
+                           LUT.load(pixel))
+    run_search(plan, net, ds, str(tmp_path / "s"), {}, remeasure=False)
     result = str(tmp_path / "s" / "result.yaml")
     res = yaml.safe_load(open(result))
     r = _cli("predict", "--lut", pixel, "--arch", result, "--arch", "proxyless_mobile", "--json")
@@ -182,6 +184,7 @@ def test_resume_with_other_options_or_bounds_refuses(pixel, tmp_path):
     from hwnas.errors import HwnasError
     from hwnas.lut import LUT
     from hwnas.search.driver import run_search
+    from hwnas.search.plan import SearchPlan
     from hwnas.space import get_space
     from hwnas.supernet import Supernet
 
@@ -190,14 +193,14 @@ def test_resume_with_other_options_or_bounds_refuses(pixel, tmp_path):
     lut, out = LUT.load(pixel), str(tmp_path / "s")
     bound = [Constraint.parse("latency", "80ms")]
     opts = {"population": 4, "generations": 1}
-    run_search(get_space("proxyless"), net, ds, lut, bound, "evolution", 8, 0, out, {}, remeasure=False,
-               options=opts)
+    sp = get_space("proxyless")
+    run_search(SearchPlan.make(sp, bound, "evolution", opts, 8, lut), net, ds, out, {}, remeasure=False)
     with pytest.raises(HwnasError, match="other options.*population=4"):
-        run_search(get_space("proxyless"), net, ds, lut, bound, "evolution", 8, 0, out, {}, resume=True,
-                   remeasure=False, options={"population": 5, "generations": 1})
+        run_search(SearchPlan.make(sp, bound, "evolution", {"population": 5, "generations": 1}, 8, lut), net, ds, out,
+                   {}, resume=True, remeasure=False)
     with pytest.raises(HwnasError, match="bounded by latency <= 80ms"):
-        run_search(get_space("proxyless"), net, ds, lut, [Constraint.parse("latency", "70ms")], "evolution", 8, 0,
-                   out, {}, resume=True, remeasure=False, options=opts)
+        run_search(SearchPlan.make(sp, [Constraint.parse("latency", "70ms")], "evolution", opts, 8, lut), net, ds,
+                   out, {}, resume=True, remeasure=False)
 
 
 def test_random_search_checkpoints_while_it_runs(pixel):
@@ -257,8 +260,8 @@ def test_a_search_without_a_latency_bound_profiles_nothing(tmp_path):
 
 
 def test_export_and_lut_import_replace_a_file_only_with_overwrite(tmp_path):
-    """The output rule for commands that write one file: an existing --out is refused in seconds (no export
-    work), replaced with --overwrite."""
+    """The output rule for commands that write one file: an existing --out is refused in seconds (no export or
+    profiling work), replaced with --overwrite."""
     out = tmp_path / "m.onnx"
     out.write_text("an earlier export")
     args = ["export", "--space", "proxyless", "--arch", "proxyless_mobile", "--format", "onnx", "--input", "32",
@@ -274,3 +277,6 @@ def test_export_and_lut_import_replace_a_file_only_with_overwrite(tmp_path):
     r = _cli("lut", "import", "proxylessnas", shared_path("data", "luts", "proxylessnas_mobile_trim.yaml"), "--out",
              str(lut))
     assert r.returncode == 2 and "already exists" in r.stderr and lut.read_text() == "x"
+    r = _cli("profile", "--space", "proxyless", "--input", "32", "--out", str(lut))  # refused before any runner starts
+    assert r.returncode == 2 and "--resume to continue it, --overwrite" in r.stderr and lut.read_text() == "x", r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

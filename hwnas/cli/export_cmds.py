@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hwnas.cli.app import cli, emit_json, names_help, out
+from hwnas.cli.options import runner_kwargs, runner_option_group
 from hwnas.export.formats import list_formats
 from hwnas.space import list_spaces
 
@@ -20,24 +21,21 @@ from hwnas.space import list_spaces
               help="Input resolution of the exported model.")
 @click.option("--classes", type=click.IntRange(min=1), default=None, help="[default: from the weights, else 1000]")
 @click.option("--dynamic-batch", is_flag=True, help="ONNX: dynamic batch dimension.")
-@click.option("--fp16", is_flag=True, help="TensorRT: fp16 engine.")
 @click.option("--int8", is_flag=True,
               help="ONNX: w8a8 layers as QuantizeLinear/DequantizeLinear (int8 kernels in ORT).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runtime threads for the parity run and the timing.")
 @click.option("--device", default=None, help="Where to time it: the format's own (default), or android for "
               "executorch / litert on a phone over adb.")
-@click.option("--android-tool", default=None, metavar="PATH", help="--device android: the runtime's benchmark binary.")
 @click.option("--lut", "lut_path", default=None, help="LUT whose prediction to print beside the measured latency.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON on stdout).")
-def export_cmd(space, arch_text, weights, fmt, out_path, input_size, classes, dynamic_batch, fp16, int8, threads,
-               device, android_tool, lut_path, overwrite, as_json):
+@runner_option_group
+def export_cmd(space, arch_text, weights, fmt, out_path, input_size, classes, dynamic_batch, int8, device, lut_path,
+               overwrite, as_json, **kw):
     """Export a (trained) arch; check parity with PyTorch and time it on the format's runtime."""
     from hwnas.export.final import export_arch
 
-    rep = export_arch(arch_text, fmt, out_path, space, weights, input_size, classes, dynamic_batch, fp16, threads,
-                      lut_path, device=device, android_tool=android_tool, int8=int8, overwrite=overwrite)
+    rep = export_arch(arch_text, fmt, out_path, space, weights, input_size, classes, dynamic_batch, lut_path,
+                      device=device, int8=int8, overwrite=overwrite, runner=runner_kwargs(kw))
     if as_json:
         emit_json(rep.to_dict())
     else:

@@ -6,6 +6,7 @@ import click
 from rich.table import Table
 
 from hwnas.cli.app import cli, emit_json, names_help, out, output_options, warn
+from hwnas.cli.options import runner_kwargs, runner_option_group
 from hwnas.cli.progress import progress_bar
 from hwnas.lut.importers import IMPORTERS
 from hwnas.profilers import list_profilers
@@ -19,36 +20,26 @@ from hwnas.space import list_spaces
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (android for a phone over adb).")
 @click.option("--backend", default=None,
               help=names_help("Runtime", list_profilers(), "ort on cpu, torch on cuda"))
-@click.option("--provider", default=None, help="ONNX Runtime execution provider: cpu, cuda, tensorrt.")
-@click.option("--fp16", is_flag=True, help="TensorRT: allow fp16 kernels.")
-@click.option("--cuda-graph", is_flag=True, help="torch/ort on CUDA: time CUDA-graph replays, not eager launches.")
-@click.option("--android-tool", default=None, metavar="PATH",
-              help="--device android: the runtime's benchmark binary for the phone (benchmark_model for litert, "
-                   "executor_runner for executorch); hwnas pushes it.")
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=224, show_default=True,
               help="Input resolution the ops are profiled at.")
 @click.option("--classes", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Classes of the classifier head.")
-@click.option("--batch-size", "--batch", "batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Images per timed call (--batch is the older spelling).")
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Intra-op threads (recorded)."
-)
 @click.option(
     "--rounds", type=click.IntRange(min=1), default=3, show_default=True, help="Interleaved timing rounds per op."
 )
 @click.option("--out", "out_path", default=None, help="LUT file to write [default: SPACE_BACKEND_DEVICE_INPUT.yaml].")
 @click.option("--resume", is_flag=True, help="Continue an existing LUT, skipping measured ops.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing LUT.")
+@runner_option_group
 @output_options
-def profile_cmd(space, device, backend, provider, fp16, cuda_graph, android_tool, input_size, classes, batch, threads,
-                rounds, out_path, resume, overwrite, quiet, as_json):
+def profile_cmd(space, device, backend, input_size, classes, rounds, out_path, resume, overwrite, quiet, as_json,
+                **kw):
     """Measure every distinct op of a space into a latency LUT."""
     from hwnas.lut.profile import profile
 
     with progress_bar(quiet or as_json) as cb:
-        res = profile(space, device, backend, provider, fp16, cuda_graph, input_size, classes, batch, threads, rounds,
-                      out_path, resume, overwrite, cb, android_tool)
+        res = profile(space, device, backend, input_size=input_size, num_classes=classes, rounds=rounds,
+                      out=out_path, resume=resume, overwrite=overwrite, runner=runner_kwargs(kw), progress=cb)
     s = res.summary()
     if as_json:
         emit_json(s)
@@ -73,7 +64,7 @@ def lut_show(lut_arg, lut_opt, as_json):
     """Summarise a LUT (--lut FILE, or FILE alone): header, fingerprint, calibration, entries."""
     from hwnas.errors import HwnasError
     from hwnas.lut import LUT
-    from hwnas.lut.fidelity import calibration_text
+    from hwnas.lut.calibration import calibration_text
 
     if (lut_arg is None) == (lut_opt is None):
         raise HwnasError("give the LUT once: `hwnas lut show --lut FILE` (or `hwnas lut show FILE`)")
@@ -105,7 +96,7 @@ def lut_show(lut_arg, lut_opt, as_json):
 @output_options
 def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
     """Fit the calibration (sum of ops -> whole network) from measured networks; store it in the LUT."""
-    from hwnas.lut.fidelity import calibrate_lut, calibration_text
+    from hwnas.lut.calibration import calibrate_lut, calibration_text
 
     with progress_bar(quiet or as_json) as cb:
         cal, warns = calibrate_lut(lut_path, samples=samples, rounds=rounds, seed=seed, progress=cb)
@@ -130,7 +121,7 @@ def lut_calibrate(lut_path, samples, rounds, seed, quiet, as_json):
 @output_options
 def lut_validate(lut_path, samples, rounds, seed, plot_path, refit, quiet, as_json):
     """Compare predictions with whole-network measurements of random archs."""
-    from hwnas.lut.fidelity import validate_lut
+    from hwnas.lut.validation import validate_lut
 
     with progress_bar(quiet or as_json) as cb:
         rep, plot_path, warns = validate_lut(lut_path, samples=samples, rounds=rounds, seed=seed, refit=refit,

@@ -10,14 +10,22 @@ import sys
 
 import click
 
-from hwnas.cli import export_cmds, lut_cmds, search_cmds, space_cmds, train_cmds  # noqa: F401  (registers commands)
-from hwnas.cli.app import cli
-from hwnas.errors import HwnasError, Interrupted
+from hwnas.cli.plugins import load_plugins
+
+#: plugins first: the commands list the runners, formats and runner options registered when they are built
+PLUGIN_ERROR = load_plugins()
+
+from hwnas.cli import export_cmds, lut_cmds, search_cmds, space_cmds, train_cmds  # noqa: E402,F401  (commands)
+from hwnas.cli.app import cli  # noqa: E402
+from hwnas.errors import HwnasError, Interrupted  # noqa: E402
 
 _NoArgs = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main(argv: list[str] | None = None) -> int:
+    if PLUGIN_ERROR:
+        click.echo(f"error: {PLUGIN_ERROR}", err=True)
+        return 2
     try:
         rv = cli.main(args=argv, prog_name="hwnas", standalone_mode=False)
         return rv if isinstance(rv, int) else 0

@@ -1,4 +1,4 @@
-"""Option groups shared by several commands (constraints)."""
+"""Option groups shared by several commands: constraints, supernet levers, and the runners' options."""
 
 from __future__ import annotations
 
@@ -34,3 +34,31 @@ def supernet_lever_options(f: Callable) -> Callable:
                      help="Sandwich rule: train the largest, the smallest and N random paths each step "
                           "(-1: off, one uniform path per step as SPOS).")(f)
     return f
+
+
+def runner_option_group(f: Callable) -> Callable:
+    """Every option a registered runner declares (:attr:`hwnas.profilers.Profiler.options`), spelled once for
+    ``profile``, ``search`` and ``export``; the help names the runners that take it."""
+    from hwnas.profilers.base import Profiler, runner_options, runners_taking
+
+    common = {o.name for o in Profiler.options}
+    for o in reversed(list(runner_options().values())):
+        who = "" if o.name in common else f" [{', '.join(runners_taking(o.name))}]"
+        if o.type is bool:
+            f = click.option(*o.cli_flags, o.name, is_flag=True, help=o.help + who)(f)
+        elif o.choices:
+            f = click.option(*o.cli_flags, o.name, type=click.Choice(o.choices), default=o.default,
+                             help=o.help + who)(f)
+        elif o.type is int:
+            f = click.option(*o.cli_flags, o.name, type=click.IntRange(min=1), default=o.default, show_default=True,
+                             help=o.help + who)(f)
+        else:
+            f = click.option(*o.cli_flags, o.name, default=o.default, metavar=o.metavar, help=o.help + who)(f)
+    return f
+
+
+def runner_kwargs(kw: dict) -> dict:
+    """The runner options given (removed from ``kw``), only those not left at their default."""
+    from hwnas.profilers.base import given_runner_options, runner_options
+
+    return given_runner_options({k: kw.pop(k) for k in list(runner_options()) if k in kw})

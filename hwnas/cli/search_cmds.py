@@ -7,7 +7,8 @@ import click
 from rich.table import Table
 
 from hwnas.cli.app import cli, emit_json, emitted, json_option, names_help, out, output_options
-from hwnas.cli.options import constraint_kwargs, constraint_options, supernet_lever_options
+from hwnas.cli.options import (constraint_kwargs, constraint_options, runner_kwargs, runner_option_group,
+                               supernet_lever_options)
 from hwnas.cli.progress import progress_bar
 from hwnas.constraints import fmt_value
 from hwnas.data import data_usage
@@ -61,8 +62,7 @@ def strategies_cmd(as_json: bool) -> None:
 @click.option("--device", default="cpu", show_default=True, help="Device for the on-demand LUT.")
 @click.option("--backend", default="ort", show_default=True,
               help=names_help("Runtime for the on-demand LUT", list_profilers()))
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runtime threads of the on-demand LUT and the re-measurement.")
+@runner_option_group
 @click.option("--input", "input_size", type=click.IntRange(min=8), default=None,
               help="Deployment resolution: latency and counts are predicted / measured at this size "
                    "[default: the --lut's size, else 224].")
@@ -76,7 +76,7 @@ def strategies_cmd(as_json: bool) -> None:
 @click.option("--overwrite", is_flag=True, help="Start again in an --out that already holds a search.")
 @click.option("--no-remeasure", is_flag=True, help="Skip re-measuring the best arch's latency.")
 @output_options
-def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, device, backend, threads, input_size,
+def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, device, backend, input_size,
                supernet_epochs, sandwich, distill, fair, seed, out_dir, resume, overwrite, no_remeasure, quiet, as_json,
                **kw):
     """Search a space (--space) for the most accurate arch that satisfies the constraints (e.g. --latency 17ms)."""
@@ -85,7 +85,7 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
 
     job = SearchJob(space=space, constraints=constraint_kwargs(kw), strategy=strategy, options=parse_pairs(opts),
                     budget=budget, lut=lut_path, supernet=supernet_path, data=data, device=device, backend=backend,
-                    threads=threads, input_size=input_size, supernet_epochs=supernet_epochs,
+                    runner=runner_kwargs(kw), input_size=input_size, supernet_epochs=supernet_epochs,
                     supernet_recipe=Recipe(sandwich, distill, fair), seed=seed, out_dir=out_dir,
                     resume=resume, overwrite=overwrite, remeasure=not no_remeasure)
     with progress_bar(quiet or as_json) as cb:

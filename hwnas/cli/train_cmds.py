@@ -83,7 +83,7 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
 @output_options
 def train_cmd(space, arch_text, data, epochs, out_dir, init, batch_size, lr, seed, resume, overwrite, quiet, as_json):
     """Train a found architecture as a standalone network."""
-    from hwnas.export.final import train_job
+    from hwnas.supernet.standalone import train_job
 
     with progress_bar(quiet or as_json) as cb:
         m = train_job(arch_text, out_dir, space, data, epochs, init, batch_size, lr, seed, resume, cb,

@@ -112,7 +112,5 @@ def cost_filter(space: str, constraints: Sequence[Constraint], input_size: int =
         return HardFilter(constraints, CostModel(get_space(space, input_size=input_size, num_classes=num_classes,
                                                            **options)))
     table = LUT.load(lut)
-    sp = space_for(table, **options)
-    if sp.name != space:
-        raise ConstraintError(f"--lut {lut} is for space '{sp.name}', not '{space}'")
+    sp = space_for(table, expect=space, source=f"--lut {lut}", **options)
     return HardFilter(constraints, CostModel(sp, LatencyPredictor(table, sp)))

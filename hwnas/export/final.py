@@ -1,13 +1,10 @@
-"""Standalone training of a found arch and export of the trained network.
-
-``train_arch`` reuses the supernet training loop (same progress, checkpoints, resume); weights are saved
-as ``weights.pt`` = ``{"model": state_dict, "meta": {...}}`` (loads with ``weights_only=True``).
-``export`` writes the artefact, runs it on its runtime, compares with PyTorch (max |diff|) and times it.
+"""Export of a (trained) arch: ``export`` writes the artefact with its runtime's runner, runs it there, compares
+with PyTorch (max |diff|) and times it, beside the LUT's prediction.  The weights come from ``hwnas train``
+(:mod:`hwnas.supernet.standalone`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,103 +12,15 @@ import torch
 import yaml
 
 from hwnas.cost.arch_cost import count_arch
-from hwnas.data import Dataset
 from hwnas.errors import BackendUnavailableError, HwnasError
-from hwnas.export.formats import get_format, list_formats
-from hwnas.io import atomic_write_text
+from hwnas.export.formats import ExportFormat, get_format, list_formats
 from hwnas.lut import LUT, LatencyPredictor, space_for
 from hwnas.profilers import PROFILERS, TimingConfig, get_profiler
-from hwnas.space.arch import Arch
-from hwnas.space.arch import ARCH_FILES, read_result
+from hwnas.profilers.base import runner_options
+from hwnas.space.arch import Arch, arch_from
 from hwnas.space.base import Network, SearchSpace, get_space
-from hwnas.space.ops import int8_convs, low_bit_convs
-from hwnas.supernet.api import load_supernet
-from hwnas.supernet.model import extract
-from hwnas.supernet.train import (CKPT, Progress, TrainConfig, TrainResult, atomic_torch_save, load_checkpoint,
-                                  subnet_accuracy, train)
-
-
-def arch_from(space_name: str | None, text: str) -> tuple[str, str, dict[str, Any]]:
-    """(space, arch string, search result) from an arch string / named arch or a ``result.yaml``."""
-    if text.endswith(ARCH_FILES):
-        res = read_result(text, space_name)
-        return res["space"], res["arch"], res
-    if not space_name:
-        raise HwnasError("--space is required with an arch string")
-    return space_name, text, {}
-
-
-#: learning rates when none is given: from scratch, and fine-tuning inherited supernet weights (a tenth, so the
-#: first steps do not undo what the supernet learned; the measured drop at 0.05 is in docs/benchmarks.md)
-SCRATCH_LR, FINETUNE_LR = 0.05, 0.005
-
-
-def train_arch(space: SearchSpace, arch: Arch, data: Dataset, cfg: TrainConfig, out_dir: str, init: str | None = None,
-               resume: bool = False, progress: Progress | None = None) -> tuple[Network, TrainResult, dict[str, Any]]:
-    """Train ``arch`` standalone.  With ``init='supernet:CHECKPOINT'`` it starts from the supernet's weights with
-    its BatchNorm statistics recalibrated for this path (where the search scored it), so fine-tuning starts at the
-    inherited accuracy (``init_accuracy`` in the metrics); the network then has the supernet's layout."""
-    torch.manual_seed(cfg.seed)
-    init_acc = None
-    if init:
-        kind, _, path = init.partition(":")
-        if kind != "supernet" or not path:
-            raise HwnasError(f"--init must be supernet:CHECKPOINT, got {init!r}")
-        sn, meta = load_supernet(path)
-        if meta["space"] != space.name:
-            raise HwnasError(f"supernet {path} is for space '{meta['space']}', not '{space.name}'")
-        space = sn.space
-        net = extract(sn, space.parse(str(arch)))
-        if not resume:
-            init_acc = subnet_accuracy(net, data, bn_recalibrate=True, bn_batches=10)
-    else:
-        net = space.build(arch)
-    meta = {"kind": "subnet", "space": space.name, "arch": str(arch), "input_size": space.input_size,
-            "num_classes": space.num_classes, "options": dict(space.options), "data": data.name,
-            "init": init or "scratch"}
-    res = train(net, lambda m, x, g: m(x), data, cfg, out_dir, meta, resume, progress)
-    acc = subnet_accuracy(net, data, bn_recalibrate=False)
-    metrics = {"space": space.name, "arch": str(arch), "data": data.name, "val_accuracy": acc,
-               "init_accuracy": init_acc, "epochs_done": res.epochs_done, "interrupted": res.interrupted,
-               "wall_s": round(res.wall_s, 2), "history": res.history, "config": asdict(cfg)}
-    atomic_torch_save({"model": net.state_dict(), "meta": meta}, os.path.join(out_dir, "weights.pt"))
-    atomic_write_text(os.path.join(out_dir, "metrics.yaml"), yaml.safe_dump(metrics, sort_keys=False))
-    return net, res, metrics
-
-
-def train_job(arch_text: str, out_dir: str, space: str | None = None, data: str = "digits", epochs: int = 10,
-              init: str | None = None, batch_size: int = 64, lr: float | None = None, seed: int = 0,
-              resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """``hwnas train``: an arch string, named arch or search ``result.yaml``, trained standalone on ``data``
-    (from scratch, or from a supernet's weights with ``init='supernet:CHECKPOINT'``).  An ``out_dir`` that holds
-    a run needs ``resume`` or ``overwrite``."""
-    from hwnas.data import load_dataset
-    from hwnas.errors import Interrupted
-    from hwnas.io import check_output_dir
-
-    check_output_dir(out_dir, state=CKPT, marks=("weights.pt", "metrics.yaml"), resume=resume, overwrite=overwrite,
-                     what="training run")
-    space, text, _ = arch_from(space, arch_text)
-    ds = load_dataset(data, seed=seed)
-    sp = get_space(space, text, input_size=ds.image_size, num_classes=ds.num_classes)
-    lr = lr if lr is not None else (FINETUNE_LR if init else SCRATCH_LR)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    _, res, metrics = train_arch(sp, sp.parse(text), ds, cfg,
-                                 out_dir, init, resume, progress)
-    if res.interrupted:
-        raise Interrupted(f"interrupted: checkpoint saved in {out_dir}; continue with --resume")
-    return {**metrics, "weights": os.path.join(out_dir, "weights.pt")}
-
-
-def load_weights(path: str) -> dict[str, Any]:
-    if os.path.isdir(path):
-        path = os.path.join(path, "weights.pt")
-    if not os.path.exists(path):
-        raise HwnasError(f"weights file {path} not found; train with `hwnas train --out DIR` and pass DIR/weights.pt")
-    ck = load_checkpoint(path)
-    if "model" not in ck or ck.get("meta", {}).get("kind") != "subnet":
-        raise HwnasError(f"{path} does not hold a trained subnet (train one with `hwnas train`)")
-    return ck
+from hwnas.space.quant import int8_convs, low_bit_convs
+from hwnas.supernet.standalone import load_weights
 
 
 @dataclass
@@ -212,56 +121,69 @@ def check_quantized(net: torch.nn.Module, arch_text: str, int8: bool, notes: lis
     return n8
 
 
+def check_export_flags(fmt: str, runner_cls: type, dynamic_batch: bool, int8: bool, runner: dict[str, Any]) -> None:
+    """Flags the format or its runner cannot honour fail here, in a second, naming the formats that take them."""
+    fmts = [get_format(n) for n in list_formats()]
+
+    def declares(g: ExportFormat, option: str) -> bool:
+        return any(o.name == option for o in PROFILERS.get(g.backend).options)
+
+    wants = [("--dynamic-batch", dynamic_batch, "dynamic_batch" in runner_cls.save_features,
+              [g.name for g in fmts if "dynamic_batch" in PROFILERS.get(g.backend).save_features]),
+             ("--int8", int8, get_format(fmt).int8, [g.name for g in fmts if g.int8])]
+    wants += [(runner_options()[k].cli_flags[0], True, declares(get_format(fmt), k),
+               [g.name for g in fmts if declares(g, k)]) for k in runner]
+    for flag, given, ok, takes in wants:
+        if given and not ok:
+            raise HwnasError(f"{flag} applies to --format {' / '.join(takes)}, not {fmt}")
+    if "batch" in runner:
+        raise HwnasError("--batch-size applies to profile and search: an export is timed one image per call")
+
+
 def export(space_name: str, arch_text: str, fmt: str, out: str, weights: str | None = None, input_size: int = 224,
-           num_classes: int | None = None, dynamic_batch: bool = False, fp16: bool = False, threads: int = 1,
-           extra_meta: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
-           time_it: bool = True, device: str | None = None, android_tool: str | None = None,
-           int8: bool = False) -> ExportReport:
-    """Write ``fmt``'s artefact with its runtime's runner, run it beside PyTorch (max |diff|) and time it there.
+           num_classes: int | None = None, dynamic_batch: bool = False, extra_meta: dict[str, Any] | None = None,
+           prediction: dict[str, Any] | None = None, time_it: bool = True, device: str | None = None,
+           int8: bool = False, runner: dict[str, Any] | None = None) -> ExportReport:
+    """Write ``fmt``'s artefact with its runtime's runner (configured by the ``runner`` options, as ``hwnas
+    profile`` takes them), run it beside PyTorch (max |diff|) and time it there.
 
     ``prediction``: a LUT's latency for this arch (:func:`predicted_latency`), reported beside the measurement.
     ``device='android'`` (ExecuTorch, LiteRT): the parity check runs the artefact on this host, the timing on the
-    phone (never here)."""
+    phone (never here); ``android_tool`` (a runner option) reaches only the phone's runner."""
     f = get_format(fmt)
+    cls = PROFILERS.get(f.backend)
+    runner = dict(runner or {})
     device = device or f.device
-    if device != f.device and device not in PROFILERS.get(f.backend).devices:
+    if device != f.device and device not in cls.devices:
         raise HwnasError(f"--format {fmt} runs on {f.device}, not --device {device}")
-    for flag, given in (("dynamic_batch", dynamic_batch), ("fp16", fp16), ("int8", int8)):
-        if given and flag not in f.options:
-            takes = [g.name for g in map(get_format, list_formats()) if flag in g.options]
-            raise HwnasError(f"--{flag.replace('_', '-')} applies to --format {' / '.join(takes)}, not {fmt}")
+    check_export_flags(fmt, cls, dynamic_batch, int8, runner)
     if f.device.startswith("cuda") and not torch.cuda.is_available():
         here = [g.name for g in map(get_format, list_formats()) if not g.device.startswith("cuda")]
         raise BackendUnavailableError(f"--format {fmt} needs an NVIDIA GPU with CUDA and this machine has none; "
                                       f"use --format {' or '.join(here)} here")
-    runner_kw = {"fp16": True} if fp16 else {}
-    with get_profiler(f.backend, device=f.device, threads=threads, config=EXPORT_TIMING, **runner_kw) as runner:
+    phone_kw = {k: runner.pop(k) for k in ("android_tool",) if k in runner}
+    with get_profiler(f.backend, device=f.device, config=EXPORT_TIMING, **runner) as host:
         sp, arch, net, notes = build_for_export(space_name, arch_text, weights, input_size, num_classes)
         x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             ref = net(x)
-        kw: dict[str, Any] = {}
-        if f.metadata:
-            kw["metadata"] = onnx_metadata(sp, arch, extra_meta or {})
-        if "dynamic_batch" in f.options:
-            kw["dynamic_batch"] = dynamic_batch
-        if f.keeps_onnx:
-            kw["onnx_path"] = os.path.splitext(out)[0] + ".onnx"
         n8 = check_quantized(net, arch_text, int8, notes)
-        runner.save(net, x, out, **kw)
-        model = runner.load(out)
+        meta = onnx_metadata(sp, arch, extra_meta or {}) if "metadata" in cls.save_features else None
+        host.save(net, x, out, metadata=meta, dynamic_batch=dynamic_batch)
+        model = host.load(out)
         diff = float((model(x) - ref).abs().max())
-        tol = f.int8_tolerance if n8 else f.tolerance_for(fp16)
+        tol = f.int8_tolerance if n8 else f.tolerance_for(bool(runner.get("fp16")))
         rep = ExportReport(fmt, out, sp.name, str(arch), input_size, diff, tol,
-                           diff <= tol * max(1.0, float(ref.abs().max())), runtime=runner.runtime_text(),
+                           diff <= tol * max(1.0, float(ref.abs().max())), runtime=host.runtime_text(),
                            backend=f.backend, device=device, notes=notes)
         rep.add_prediction(prediction)
         if time_it and device == f.device:
-            st = runner.time_artifact(out, x)
+            st = host.time_artifact(out, x)
             rep.latency_ms, rep.latency_p10_ms, rep.latency_p90_ms = st.median, st.p10, st.p90
+    if phone_kw and device == f.device:
+        raise HwnasError("--android-tool applies to --device android")
     if time_it and device != f.device:
-        with get_profiler(f.backend, device=device, threads=threads, config=EXPORT_TIMING,
-                          android_tool=android_tool) as phone:
+        with get_profiler(f.backend, device=device, config=EXPORT_TIMING, **runner, **phone_kw) as phone:
             st = phone.time_artifact(out, x)
             rep.runtime = phone.runtime_text()
             rep.notes.append("parity checked on this host; latency measured on the phone")
@@ -275,9 +197,7 @@ def predicted_latency(space_name: str, arch_text: str, input_size: int, result: 
     from ``lut_path`` if given, else from a search's ``result`` when it predicted at the same size."""
     if lut_path:
         lut = LUT.load(lut_path)
-        sp = space_for(lut)
-        if sp.name != space_name:
-            raise HwnasError(f"--lut {lut_path} is for space '{sp.name}', not '{space_name}'")
+        sp = space_for(lut, expect=space_name, source=f"--lut {lut_path}")
         if sp.input_size != input_size:
             raise HwnasError(f"--lut was measured at {sp.input_size}px but --input is {input_size}")
         built = get_space(space_name, arch_text, input_size=input_size).options
@@ -295,9 +215,8 @@ def predicted_latency(space_name: str, arch_text: str, input_size: int, result: 
 
 def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, weights: str | None = None,
                 input_size: int = 224, num_classes: int | None = None, dynamic_batch: bool = False,
-                fp16: bool = False, threads: int = 1, lut: str | None = None, time_it: bool = True,
-                device: str | None = None, android_tool: str | None = None, int8: bool = False,
-                overwrite: bool = False) -> ExportReport:
+                lut: str | None = None, time_it: bool = True, device: str | None = None, int8: bool = False,
+                overwrite: bool = False, runner: dict[str, Any] | None = None) -> ExportReport:
     """``hwnas export``: an arch string, named arch or search ``result.yaml`` -> artefact, parity, latency, and
     the LUT's prediction beside it (a search result carries its constraints and accuracy into the metadata).
     An existing ``out`` is replaced only with ``overwrite``."""
@@ -311,5 +230,5 @@ def export_arch(arch_text: str, fmt: str, out: str, space: str | None = None, we
         extra = {"constraints": [c.get("text") for c in res.get("constraints", [])],
                  "search_accuracy": res.get("accuracy")}
     prediction = predicted_latency(space, text, input_size, res, lut)
-    return export(space, text, fmt, out, weights, input_size, num_classes, dynamic_batch, fp16, threads, extra,
-                  prediction, time_it, device, android_tool, int8)
+    return export(space, text, fmt, out, weights, input_size, num_classes, dynamic_batch, extra, prediction, time_it,
+                  device, int8, runner)

@@ -9,7 +9,7 @@ from typing import Any
 
 from hwnas.cost.arch_cost import ArchCoster
 from hwnas.errors import ArchError
-from hwnas.lut.fidelity import calibration_text
+from hwnas.lut.calibration import calibration_text
 from hwnas.profilers.base import PROFILERS
 from hwnas.lut.predictor import LatencyPredictor
 from hwnas.lut.table import LUT, space_for

@@ -13,15 +13,14 @@ import numpy as np
 
 from hwnas.cost.layer_costs import LayerCosts
 from hwnas.errors import LUTError
-from hwnas.lut.table import LUT
+from hwnas.lut.table import LUT, check_lut_space
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace
 
 
 class LatencyPredictor:
     def __init__(self, lut: LUT, space: SearchSpace, calibrated: bool = True) -> None:
-        if lut.meta.get("space") not in (None, space.name):
-            raise LUTError(f"LUT is for space '{lut.meta.get('space')}', not '{space.name}'")
+        check_lut_space(lut, space.name)
         lut_in = lut.meta.get("input_size")
         if lut_in is not None and int(lut_in) != space.input_size:
             raise LUTError(f"LUT was measured at input {lut_in}px but the space is at {space.input_size}px; "

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from hwnas.cost.arch_cost import ArchCoster
 from hwnas.errors import Interrupted, LUTError
+from hwnas.io import check_output_file
 from hwnas.lut.table import LUT, LUTEntry, new_lut
 from hwnas.profilers.base import Profiler, iter_chunks
 from hwnas.space.base import SearchSpace
@@ -48,11 +49,10 @@ def _check_resumable(lut: LUT, space: SearchSpace, profiler: Profiler, path: str
 def profile_space(space: SearchSpace, profiler: Profiler, path: str, resume: bool = False, overwrite: bool = False,
                   chunk: int = 8, progress: Progress | None = None, ops: list[OpSig] | None = None) -> ProfileResult:
     ops = ops if ops is not None else space.distinct_ops()
+    check_output_file(path, overwrite, resume=resume)
     if os.path.exists(path) and resume:
         lut = LUT.load(path)
         _check_resumable(lut, space, profiler, path)
-    elif os.path.exists(path) and not overwrite:
-        raise LUTError(f"{path} already exists; pass --resume to continue it or --overwrite to start again")
     else:
         lut = new_lut(space.name, space.input_size, space.num_classes, profiler.name, profiler.device,
                       profiler.fingerprint(), profiler.overhead_ms(space.input_shape))
@@ -80,24 +80,21 @@ def default_lut_path(space: str, backend: str, device: str, input_size: int) -> 
     return f"{space}_{backend}_{device.replace(':', '')}_{input_size}.yaml"
 
 
-def profile(space: str = "proxyless", device: str = "cpu", backend: str | None = None, provider: str | None = None,
-            fp16: bool = False, cuda_graph: bool = False, input_size: int = 224, num_classes: int = 1000,
-            batch: int = 1, threads: int = 1, rounds: int = 3, out: str | None = None, resume: bool = False,
-            overwrite: bool = False, progress: Progress | None = None,
-            android_tool: str | None = None) -> ProfileResult:
+def profile(space: str = "proxyless", device: str = "cpu", backend: str | None = None, *, input_size: int = 224,
+            num_classes: int = 1000, rounds: int = 3, out: str | None = None, resume: bool = False,
+            overwrite: bool = False, runner: dict[str, Any] | None = None,
+            progress: Progress | None = None) -> ProfileResult:
     """``hwnas profile``: the runner for ``backend`` (default: :func:`hwnas.profilers.default_backend`) with
-    only the options given (one it lacks is an error), every distinct op of ``space`` into the LUT ``out``."""
+    only the options given in ``runner`` (one it lacks is an error), every distinct op of ``space`` into the LUT
+    ``out``."""
     from hwnas.profilers import TimingConfig, default_backend, get_profiler
     from hwnas.space.base import get_space
 
     sp = get_space(space, input_size=input_size, num_classes=num_classes)
     backend = backend or default_backend(device)
     out = out or default_lut_path(space, backend, device, input_size)
-    kw = {k: v for k, v in (("provider", provider), ("fp16", fp16), ("cuda_graph", cuda_graph),
-                            ("android_tool", android_tool)) if v}
-    with get_profiler(
-        backend, device=device, threads=threads, batch=batch, config=TimingConfig(rounds=rounds), **kw
-    ) as prof:
+    check_output_file(out, overwrite, resume=resume)  # before the runner starts (a phone, a GPU)
+    with get_profiler(backend, device=device, config=TimingConfig(rounds=rounds), **(runner or {})) as prof:
         try:
             return profile_space(sp, prof, out, resume=resume, overwrite=overwrite, progress=progress)
         except KeyboardInterrupt:

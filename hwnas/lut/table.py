@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from hwnas.space.base import SearchSpace
 
 SCHEMA = "hwnas-lut/1"
-#: fingerprint fields whose difference means the LUT was measured on other hardware or software
-FINGERPRINT_KEYS = ("backend", "device", "cpu", "gpu", "threads", "batch", "dtype", "onnxruntime", "tensorrt",
-                    "executorch", "ai_edge_litert", "provider", "precision", "torch", "phone", "soc", "android")
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -147,8 +144,13 @@ class LUT:
         return lut
 
     def fingerprint_mismatch(self, current: dict[str, Any]) -> list[str]:
+        """The fields (those the LUT's runner declares, :attr:`Profiler.fingerprint_keys`) that differ from
+        ``current``."""
+        from hwnas.profilers.base import fingerprint_keys
+
         mine = self.meta.get("fingerprint") or {}
-        return [f"{k}: LUT {mine.get(k)!r} vs here {current.get(k)!r}" for k in FINGERPRINT_KEYS
+        keys = fingerprint_keys(self.meta.get("backend"))
+        return [f"{k}: LUT {mine.get(k)!r} vs here {current.get(k)!r}" for k in keys
                 if k in mine and k in current and mine.get(k) != current.get(k)]
 
     def warn_if_foreign(self, current: dict[str, Any]) -> list[str]:
@@ -168,10 +170,21 @@ def new_lut(space: str, input_size: int, num_classes: int, backend: str, device:
     return LUT(meta)
 
 
-def space_for(lut: LUT, **options: Any) -> "SearchSpace":
+def check_lut_space(lut: LUT, space: str, source: str = "the LUT") -> None:
+    """The one check that a LUT is for ``space`` (``source`` names it in the message, e.g. ``--lut PATH``)."""
+    have = lut.meta.get("space")
+    if have is not None and have != space:
+        raise LUTError(f"{source} is for space '{have}', not '{space}'; profile one for '{space}' with "
+                       f"`hwnas profile --space {space}`")
+
+
+def space_for(lut: LUT, expect: str | None = None, source: str = "the LUT", **options: Any) -> "SearchSpace":
     """The search space a LUT was measured for, at its resolution and class count (``options``: space options
-    such as ResNet's depth)."""
+    such as ResNet's depth); with ``expect``, a LUT for another space is an error naming ``source``."""
     from hwnas.space.base import get_space
+
+    if expect is not None:
+        check_lut_space(lut, expect, source)
 
     try:
         name, size, classes = lut.meta["space"], int(lut.meta["input_size"]), int(lut.meta["num_classes"])

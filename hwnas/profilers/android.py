@@ -29,7 +29,8 @@ import subprocess
 from typing import Any, Callable, Sequence
 
 from hwnas.errors import BackendUnavailableError
-from hwnas.profilers.base import Model, Profiler, Runnable, TimingStats
+from hwnas.profilers.base import (Model, Profiler, Runnable, RunnerOption, TimingStats, dist_version, require,
+                                  third_party_quiet)
 
 REMOTE_DIR = "/data/local/tmp/hwnas"
 MOBILE_HINT = "install the mobile extra: pip install -e '.[mobile]' (after pip install torch==2.13.0)"
@@ -162,6 +163,19 @@ class MobileProfiler(Profiler):
 
     devices = ("cpu", "android")
     phone_kind = ""  # "tflite" or "pte"
+    runtime_modules: tuple[str, ...] = ()  # imported on start (a missing one: how to install it)
+    #: module, example input, path -> the artefact at path (the runtime's converter)
+    convert: Callable[[Any, Any, str], str]
+    #: fingerprint field -> the installed distribution whose version it records
+    versions: dict[str, str] = {}
+    #: further fingerprint fields of this runtime on the host
+    host_notes: dict[str, str] = {}
+    options = Profiler.options + (
+        RunnerOption("android_tool", str, None, "--device android: the runtime's benchmark binary for the phone "
+                     "(benchmark_model for litert, executor_runner for executorch); hwnas pushes it.",
+                     metavar="PATH"),
+    )
+    fingerprint_keys = Profiler.fingerprint_keys + ("phone", "soc", "android")
 
     def __init__(self, device: str = "cpu", threads: int = 1, android_tool: str | None = None, **kw: Any) -> None:
         super().__init__(device, threads, **kw)
@@ -173,7 +187,10 @@ class MobileProfiler(Profiler):
             raise BackendUnavailableError("--android-tool applies to --device android")
 
     def load_runtime(self) -> None:
-        raise NotImplementedError
+        """Import the runtime's Python modules (quietly: their native loaders log to stderr)."""
+        with third_party_quiet():
+            for module in self.runtime_modules:
+                require(module, MOBILE_HINT)
 
     def compile(self, module: Any, input_shape: tuple[int, ...]) -> Runnable:
         if self.phone is None:
@@ -222,8 +239,13 @@ class MobileProfiler(Profiler):
             self._overhead = self.measure_many([self.identity(input_shape)])[0].median
         return self._overhead
 
+    def write(self, module: Any, example: Any, path: str, metadata: dict[str, str] | None,
+              dynamic_batch: bool) -> str:
+        return type(self).convert(module, example, path)
+
     def fingerprint(self) -> dict[str, Any]:
         fp = super().fingerprint()
+        fp.update({k: dist_version(d) for k, d in self.versions.items()}, delegate="XNNPACK", **self.host_notes)
         if self.phone is not None:
             fp.update(self.phone.fingerprint())
             fp["timing"] = f"on the phone by {self.phone.spec['name']} (median of {self.config.rounds} runs)"

@@ -36,6 +36,29 @@ from hwnas.registry import Registry
 Runnable = Callable[[], Any]
 
 
+@dataclass(frozen=True)
+class RunnerOption:
+    """An option a runner declares (as strategies declare theirs): its keyword, type, default and help.  The CLI
+    builds one option group from every runner's declarations (``profile``, ``search``, ``export``), so an option is
+    spelled once; :func:`get_profiler` refuses one the runner does not declare."""
+
+    name: str
+    type: type = str  # bool: a flag
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # command-line spellings (default: --name with dashes)
+    metavar: str | None = None
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+
+#: the runners that can replay CUDA graphs (torch, ort) declare this one option
+CUDA_GRAPH = RunnerOption("cuda_graph", bool, False, "On CUDA: time CUDA-graph replays, not eager launches.")
+
+
 @dataclass
 class TimingStats:
     median: float  # ms; for interleaved measurements, the median of round medians
@@ -92,8 +115,18 @@ class Profiler:
     name = "base"
     description = ""
     devices: tuple[str, ...] = ("cpu",)
+    #: the options this runner takes besides ``device`` and ``config`` (subclasses extend the tuple)
+    options: tuple[RunnerOption, ...] = (
+        RunnerOption("threads", int, 1, "Intra-op threads (recorded in the LUT)."),
+        RunnerOption("batch", int, 1, "Images per timed call.", flags=("--batch-size", "--batch")),
+    )
+    #: fingerprint fields whose difference means another machine or runtime measured the LUT (subclasses extend)
+    fingerprint_keys: tuple[str, ...] = ("backend", "device", "cpu", "gpu", "threads", "batch", "dtype", "torch")
     #: file extension of the artefact this runtime runs (``save``/``load``); "" for eager PyTorch
     artifact = ""
+    #: what ``save`` can write besides the network: ``metadata`` (hwnas.* properties in the file),
+    #: ``dynamic_batch`` (a free batch dimension)
+    save_features: tuple[str, ...] = ()
     #: on CUDA, time each run with CUDA events on the current stream (the runnable only enqueues work)
     cuda_events = False
 
@@ -114,9 +147,22 @@ class Profiler:
         self._n = 0
 
     # -- runtime specific --------------------------------------------------------------------------
-    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
-        """Write the runtime's artefact for ``module`` (what ``hwnas export`` ships and profiling times)."""
-        raise BackendUnavailableError(f"backend '{self.name}' runs modules directly and writes no artefact")
+    def save(self, module: nn.Module, example: torch.Tensor, path: str, *, metadata: dict[str, str] | None = None,
+             dynamic_batch: bool = False) -> str:
+        """Write the runtime's artefact for ``module`` (what ``hwnas export`` ships and profiling times): the one
+        signature of every runner.  A feature the runner does not declare in :attr:`save_features` is refused."""
+        if not self.artifact:
+            raise BackendUnavailableError(f"backend '{self.name}' runs modules directly and writes no artefact")
+        for feature, given in (("metadata", metadata is not None), ("dynamic_batch", dynamic_batch)):
+            if given and feature not in self.save_features:
+                raise BackendUnavailableError(f"backend '{self.name}' cannot write {feature.replace('_', ' ')} into "
+                                              f"its .{self.artifact}")
+        return self.write(module, example, path, metadata, dynamic_batch)
+
+    def write(self, module: nn.Module, example: torch.Tensor, path: str, metadata: dict[str, str] | None,
+              dynamic_batch: bool) -> str:
+        """The runtime's own writer (``save`` has checked the features first)."""
+        raise NotImplementedError
 
     def load(self, path: str) -> "Model":
         """A loaded artefact, ready to run."""
@@ -145,6 +191,11 @@ class Profiler:
         if self.device.startswith("cuda"):
             fp.update(gpu=torch.cuda.get_device_name(self.device), cuda=torch.version.cuda)
         return fp
+
+    @classmethod
+    def options_from_fingerprint(cls, fp: dict[str, Any]) -> dict[str, Any]:
+        """The options that rebuild the runner which measured a LUT with this fingerprint (subclasses extend)."""
+        return {"threads": int(fp.get("threads", 1)), "batch": int(fp.get("batch", 1))}
 
     def runtime_text(self) -> str:
         """What runs the timed work, in words (export reports it beside the latency)."""
@@ -264,19 +315,60 @@ register_profiler = PROFILERS.register_class
 list_profilers = PROFILERS.names
 
 
-def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:
-    """A runner by name; an option this runtime does not have is an error, never ignored."""
-    cls = PROFILERS.get(name)
-    import inspect
+def runner_options() -> dict[str, RunnerOption]:
+    """Every option some registered runner declares, by keyword (the CLI's shared runner group)."""
+    out: dict[str, RunnerOption] = {}
+    for name in PROFILERS.names():
+        for o in PROFILERS.get(name).options:
+            out.setdefault(o.name, o)
+    return out
 
-    accepted = {p for c in cls.__mro__ if "__init__" in vars(c)
-                for p in inspect.signature(c.__init__).parameters if p not in ("self", "kw", "args", "kwargs")}
-    extra = sorted(set(kwargs) - accepted)
+
+def runners_taking(option: str) -> list[str]:
+    return [n for n in PROFILERS.names() if any(o.name == option for o in PROFILERS.get(n).options)]
+
+
+def given_runner_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The runner options set to something other than their default (what a command passes on: a runner that
+    lacks an option the user gave refuses it; one left at its default is not passed)."""
+    decl = runner_options()
+    return {k: v for k, v in values.items() if k in decl and v not in (None, decl[k].default)}
+
+
+def get_profiler(name: str, device: str = "cpu", **kwargs: Any) -> Profiler:
+    """A runner by name; an option this runtime does not declare is an error, never ignored."""
+    cls = PROFILERS.get(name)
+    extra = sorted(set(kwargs) - {o.name for o in cls.options} - {"config"})
     if extra:
-        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
-        takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted - {"device", "config"}))
+        flags = ", ".join(runner_options()[k].cli_flags[0] if k in runner_options() else "--" + k.replace("_", "-")
+                          for k in extra)
+        takes = ", ".join(o.cli_flags[0] for o in cls.options)
         raise BackendUnavailableError(f"backend '{name}' has no option {flags}; it takes {takes}")
     return cls(device=device, **kwargs)
+
+
+def fingerprint_keys(backend: str | None) -> tuple[str, ...]:
+    """The fields that tell two measurements of ``backend`` apart (every runner's, for one not registered here)."""
+    if backend in PROFILERS:
+        return PROFILERS.get(backend).fingerprint_keys
+    return tuple(dict.fromkeys(k for n in PROFILERS.names() for k in PROFILERS.get(n).fingerprint_keys))
+
+
+def profiler_from_fingerprint(backend: str | None, device: str, fp: dict[str, Any], **overrides: Any) -> Profiler:
+    """A runner configured as the one that recorded ``fp`` (a LUT's fingerprint): the runner itself says how
+    (:meth:`Profiler.options_from_fingerprint`)."""
+    if backend not in PROFILERS:
+        raise BackendUnavailableError(f"this LUT's backend {backend!r} ({fp.get('device', '?')}) cannot be measured "
+                                      "on this machine; only its predictions can be used")
+    cls = PROFILERS.get(backend)
+    try:
+        return get_profiler(backend, device=device, **{**cls.options_from_fingerprint(fp), **overrides})
+    except BackendUnavailableError as e:  # say which LUT needs what, not how to profile afresh
+        reason = str(e).split("; ")[0]
+        raise BackendUnavailableError(
+            f"this LUT was measured by {backend} on {device} ({fp.get('gpu') or fp.get('cpu', '?')}) and this machine "
+            f"cannot measure it ({reason}); calibrate/validate it where it was profiled — its predictions work anywhere"
+        ) from None
 
 
 @contextlib.contextmanager

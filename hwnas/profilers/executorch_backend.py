@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import nn
 
 from hwnas.io import atomic_write_bytes
 from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
-from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require, third_party_quiet
+from hwnas.profilers.base import Model, Runnable, register_profiler, require, third_party_quiet
 
 def to_executorch(module: nn.Module, example: torch.Tensor, path: str) -> str:
     """torch.export -> XNNPACK-delegated edge program -> ``.pte``."""
@@ -50,22 +49,14 @@ class ExecuTorchProfiler(MobileProfiler):
     description = "ExecuTorch .pte with the XNNPACK delegate"
     artifact = "pte"
     phone_kind = "pte"
-
-    def load_runtime(self) -> None:
-        with third_party_quiet():
-            self.et = require("executorch", MOBILE_HINT)
-
-    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
-        return to_executorch(module, example, path)
+    runtime_modules = ("executorch",)
+    convert = staticmethod(to_executorch)
+    versions = {"executorch": "executorch"}
+    host_notes = {"threads_note": "XNNPACK threadpool default"}
+    fingerprint_keys = MobileProfiler.fingerprint_keys + ("executorch",)
 
     def load(self, path: str) -> ExecuTorchModel:
         return ExecuTorchModel(path)
-
-    def fingerprint(self) -> dict[str, Any]:
-        fp = super().fingerprint()
-        fp.update(executorch=getattr(self.et, "__version__", dist_version("executorch")), delegate="XNNPACK",
-                  threads_note="XNNPACK threadpool default")
-        return fp
 
     def host_runtime_text(self) -> str:
         return "executorch.runtime (XNNPACK) on this host"

@@ -11,7 +11,7 @@ from torch import nn
 
 from hwnas.io import atomic_path
 from hwnas.profilers.android import MOBILE_HINT, MobileProfiler
-from hwnas.profilers.base import Model, Runnable, dist_version, register_profiler, require, third_party_quiet
+from hwnas.profilers.base import Model, Runnable, register_profiler, require, third_party_quiet
 
 
 def to_tflite(module: nn.Module, example: torch.Tensor, path: str) -> str:
@@ -56,23 +56,13 @@ class LiteRTProfiler(MobileProfiler):
     description = "LiteRT .tflite with the XNNPACK delegate"
     artifact = "tflite"
     phone_kind = "tflite"
-
-    def load_runtime(self) -> None:
-        with third_party_quiet():
-            require("litert_torch", MOBILE_HINT)
-            require("ai_edge_litert.interpreter", MOBILE_HINT)
-
-    def save(self, module: nn.Module, example: torch.Tensor, path: str) -> str:
-        return to_tflite(module, example, path)
+    runtime_modules = ("litert_torch", "ai_edge_litert.interpreter")
+    convert = staticmethod(to_tflite)
+    versions = {"ai_edge_litert": "ai-edge-litert", "litert_torch": "litert-torch"}
+    fingerprint_keys = MobileProfiler.fingerprint_keys + ("ai_edge_litert",)
 
     def load(self, path: str) -> TFLiteModel:
         return TFLiteModel(path, self.threads)
-
-    def fingerprint(self) -> dict[str, Any]:
-        fp = super().fingerprint()
-        fp.update(ai_edge_litert=dist_version("ai-edge-litert"), litert_torch=dist_version("litert-torch"),
-                  delegate="XNNPACK")
-        return fp
 
     def host_runtime_text(self) -> str:
         return f"LiteRT interpreter (XNNPACK, {self.threads} thread(s)) on this host"

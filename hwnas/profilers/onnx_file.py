@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 from hwnas.io import atomic_path
-from hwnas.space.ops import fold_bn_for_int8
+from hwnas.space.quant import fold_bn_for_int8
 
 
 def to_onnx(module: nn.Module, example: torch.Tensor, path: str, opset: int = 17, dynamic_batch: bool = False,
             metadata: dict[str, str] | None = None) -> str:
     """Export with the TorchScript-based exporter (fast, stable for these conv nets), atomically; int8 layers go out
-    in their deployment form (:func:`hwnas.space.ops.fold_bn_for_int8`: QuantizeLinear / DequantizeLinear).  With
+    in their deployment form (:func:`hwnas.space.quant.fold_bn_for_int8`: QuantizeLinear / DequantizeLinear).  With
     ``metadata`` the file carries those ``metadata_props`` and passes ``onnx.checker`` before it is moved
     into place."""
     quantized = fold_bn_for_int8(module.eval(), calib=example)  # int8 layers as ORT runs them (QDQ, folded BN)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from hwnas.errors import BackendUnavailableError
-from hwnas.profilers.base import Model, Profiler, Runnable, check_cuda, device_index, register_profiler, require
+from hwnas.profilers.base import (CUDA_GRAPH, Model, Profiler, Runnable, RunnerOption, check_cuda, device_index,
+                                  register_profiler, require)
 from hwnas.profilers.onnx_file import to_onnx
 
 ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -34,6 +35,22 @@ class ORTProfiler(Profiler):
     description = "ONNX Runtime (--provider cpu|cuda|tensorrt)"
     devices = ("cpu", "cuda")
     artifact = "onnx"
+    save_features = ("metadata", "dynamic_batch")
+    options = Profiler.options + (
+        RunnerOption("provider", str, None, "ONNX Runtime execution provider [default: cpu on cpu, cuda on cuda].",
+                     choices=tuple(ORT_PROVIDERS)),
+        CUDA_GRAPH,
+    )
+    fingerprint_keys = Profiler.fingerprint_keys + ("onnxruntime", "provider", "execution")
+
+    @classmethod
+    def options_from_fingerprint(cls, fp: dict[str, Any]) -> dict[str, Any]:
+        kw = super().options_from_fingerprint(fp)
+        if fp.get("provider"):
+            kw["provider"] = provider_name(fp["provider"])
+        if fp.get("execution") == "cuda-graph":
+            kw["cuda_graph"] = True
+        return kw
 
     def __init__(self, device: str = "cpu", threads: int = 1, provider: str | None = None, cuda_graph: bool = False,
                  **kw: Any) -> None:
@@ -84,8 +101,8 @@ class ORTProfiler(Profiler):
             )
         return sess
 
-    def save(self, module: nn.Module, example: torch.Tensor, path: str, dynamic_batch: bool = False,
-             metadata: dict[str, str] | None = None) -> str:
+    def write(self, module: nn.Module, example: torch.Tensor, path: str, metadata: dict[str, str] | None,
+              dynamic_batch: bool) -> str:
         return to_onnx(module, example, path, dynamic_batch=dynamic_batch, metadata=metadata)
 
     def load(self, path: str) -> "ORTModel":

@@ -11,7 +11,7 @@ from torch import nn
 
 from hwnas.errors import BackendUnavailableError
 from hwnas.io import atomic_write_bytes
-from hwnas.profilers.base import Model, Profiler, Runnable, check_cuda, register_profiler, require
+from hwnas.profilers.base import Model, Profiler, Runnable, RunnerOption, check_cuda, register_profiler, require
 from hwnas.profilers.onnx_file import to_onnx
 
 TRT_HINT = "TensorRT needs an NVIDIA GPU: pip install -e '.[gpu]' on a CUDA machine"
@@ -96,7 +96,14 @@ class TensorRTProfiler(Profiler):
     description = "native TensorRT engines (cuda; --fp16)"
     devices = ("cuda",)
     artifact = "engine"
+    save_features = ("metadata",)
     cuda_events = True
+    options = Profiler.options + (RunnerOption("fp16", bool, False, "TensorRT: allow fp16 kernels."),)
+    fingerprint_keys = Profiler.fingerprint_keys + ("tensorrt", "precision")
+
+    @classmethod
+    def options_from_fingerprint(cls, fp: dict[str, Any]) -> dict[str, Any]:
+        return {**super().options_from_fingerprint(fp), "fp16": fp.get("precision") == "fp16"}
 
     def __init__(self, device: str = "cuda", threads: int = 1, fp16: bool = False, **kw: Any) -> None:
         super().__init__(device, threads, **kw)
@@ -104,10 +111,10 @@ class TensorRTProfiler(Profiler):
         self.trt = _trt()
         self.fp16 = fp16
 
-    def save(self, module: nn.Module, example: torch.Tensor, path: str, onnx_path: str | None = None,
-             metadata: dict[str, str] | None = None) -> str:
-        """The engine at ``path``, built from an ONNX export kept at ``onnx_path`` (else a temp file)."""
-        onnx_path = onnx_path or self.next_path("onnx")
+    def write(self, module: nn.Module, example: torch.Tensor, path: str, metadata: dict[str, str] | None,
+              dynamic_batch: bool) -> str:
+        """The engine at ``path``, built from an ONNX export kept beside it (same name, ``.onnx``)."""
+        onnx_path = os.path.splitext(path)[0] + ".onnx"
         atomic_write_bytes(path, build_engine(to_onnx(module, example, onnx_path, metadata=metadata), fp16=self.fp16))
         return path
 

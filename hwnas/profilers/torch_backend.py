@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import BackendUnavailableError
-from hwnas.profilers.base import Profiler, Runnable, check_cuda, register_profiler
+from hwnas.profilers.base import CUDA_GRAPH, Profiler, Runnable, check_cuda, register_profiler
 from hwnas.profilers.cuda_timing import capture_cuda_graph
 
 
@@ -23,6 +23,13 @@ class TorchProfiler(Profiler):
     description = "eager PyTorch (cpu, cuda with CUDA events; --cuda-graph replays)"
     devices = ("cpu", "cuda")
     cuda_events = True
+    options = Profiler.options + (CUDA_GRAPH,)
+    fingerprint_keys = Profiler.fingerprint_keys + ("execution",)
+
+    @classmethod
+    def options_from_fingerprint(cls, fp: dict[str, Any]) -> dict[str, Any]:
+        return {**super().options_from_fingerprint(fp), **({"cuda_graph": True} if fp.get("execution") == "cuda-graph"
+                                                          else {})}
 
     def __init__(self, device: str = "cpu", threads: int = 1, cuda_graph: bool = False, **kw: Any) -> None:
         super().__init__(device, threads, **kw)

@@ -89,8 +89,12 @@ class Strategy:
     def __init__(self, space: SearchSpace, evaluate: Evaluate, hard: HardFilter | None, budget: int | None = None,
                  seed: int = 0, on_record: Callable[[Record], None] | None = None,
                  on_checkpoint: Callable[["Strategy"], None] | None = None, context: SearchContext | None = None,
-                 **options: Any) -> None:
-        self.params = self.validate(options)
+                 params: dict[str, Any] | None = None, **options: Any) -> None:
+        """``options``: the declared options as keywords, validated here; ``params``: options validated already
+        (a :class:`hwnas.search.plan.SearchPlan`'s), taken as given."""
+        if params is not None and options:
+            raise TypeError("give the options as keywords or as validated params, not both")
+        self.params = dict(params) if params is not None else self.validate(options)
         self.context = context or SearchContext()
         missing = [n for n in self.needs if not self.context.has(n)]
         if missing:

@@ -18,17 +18,15 @@ from typing import Any, Callable
 
 import yaml
 
-from hwnas.constraints import Constraint, CostModel, HardFilter
 from hwnas.data import Dataset
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_text
-from hwnas.lut.fidelity import remeasure_latency
-from hwnas.lut.predictor import LatencyPredictor
+from hwnas.lut.remeasure import remeasure_latency
 from hwnas.lut.table import LUT
-from hwnas.search.base import Record, SearchContext, Strategy, get_strategy
+from hwnas.search.base import Record, SearchContext, Strategy
+from hwnas.search.plan import SearchPlan
 from hwnas.search.outputs import plot_pareto, write_history
 from hwnas.search.supernet_eval import SupernetTrainer
-from hwnas.space.base import SearchSpace
 from hwnas.supernet.model import Supernet
 
 
@@ -61,23 +59,18 @@ def latency_entry(lut: LUT | None, metrics: dict[str, float], input_size: int) -
             "lut_calibrated": lut.calibration.get("fitted_on", 0) > 0}
 
 
-def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut: LUT | None,
-               constraints: list[Constraint], strategy: str, budget: int, seed: int, out_dir: str,
-               settings: dict[str, Any], resume: bool = False, remeasure: bool = True,
-               options: dict[str, Any] | None = None,
+def run_search(plan: SearchPlan, supernet: Supernet, data: Dataset, out_dir: str, settings: dict[str, Any],
+               resume: bool = False, remeasure: bool = True,
                progress: Callable[..., None] | None = None) -> SearchOutcome:
-    """Run one search.  The supernet is at the data's resolution; ``deploy_space`` (same tokens) is at
-    the deployment resolution, where latency and counts are predicted and measured.  ``budget`` None: the
-    strategy's default; ``options``: the strategy's declared options (validated).  ``lut`` None (no latency
-    bound, none given or cached): latency is not predicted, and result.yaml says so."""
-    cls = get_strategy(strategy)
-    params = cls.validate(dict(options or {}))
-    budget = cls.default_budget(params) if budget is None else budget
+    """Run one search as ``plan`` says (validated already: :meth:`SearchPlan.make`).  The supernet is at the data's
+    resolution; ``plan.space`` (same tokens) is at the deployment resolution, where latency and counts are
+    predicted and measured.  Without a LUT (no latency bound, none given or cached) latency is not predicted, and
+    result.yaml says so."""
+    deploy_space, lut, constraints, strategy = plan.space, plan.lut, list(plan.constraints), plan.name
+    budget, cost, hard = plan.budget, plan.cost, plan.hard
     os.makedirs(out_dir, exist_ok=True)
-    cost = CostModel(deploy_space, LatencyPredictor(lut, deploy_space) if lut is not None else None)
-    hard = HardFilter(constraints, cost, record=["latency", "macs", "params", "bitops"][lut is None:])
     trainer = SupernetTrainer(supernet, data)
-    context = SearchContext(supernet=supernet, trainer=trainer, data=data, cost=cost, constraints=list(constraints),
+    context = SearchContext(supernet=supernet, trainer=trainer, data=data, cost=cost, constraints=constraints,
                             out_dir=out_dir)
     t0 = time.time()
     state_path = os.path.join(out_dir, "state.json")
@@ -106,8 +99,7 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
                     "bitops": int(best.metrics["bitops"]),
                     "constrained": {c.metric: {"value": float(best.metrics[c.metric]), "bound": str(c)}
                                     for c in constraints},
-                    "memory_bytes": int(cost.metrics(deploy_space.parse(best.arch), ["memory_bytes"])
-                                        ["memory_bytes"]),
+                    "memory_bytes": int(best.metrics["memory_bytes"]),
                     "layers": cost.per_layer(deploy_space.parse(best.arch)),
                     "training_input_size": data.image_size,
                 }
@@ -124,8 +116,8 @@ def run_search(deploy_space: SearchSpace, supernet: Supernet, data: Dataset, lut
         atomic_write_text(state_path, json.dumps({**strat.state_dict(), "constraints": [str(c) for c in constraints]}))
         plot_pareto(os.path.join(out_dir, "pareto.png"), strat.history, best, constraints)
 
-    strat: Strategy = cls(deploy_space, trainer.accuracy, hard, budget, seed, on_record=on_record,
-                          on_checkpoint=lambda s: write(), context=context, **params)
+    strat: Strategy = plan.strategy(deploy_space, trainer.accuracy, hard, budget, plan.seed, on_record=on_record,
+                                    on_checkpoint=lambda s: write(), context=context, params=plan.params)
     if resume and os.path.exists(state_path):
         with open(state_path) as f:
             saved = json.load(f)

@@ -16,14 +16,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from hwnas.constraints import Constraint, CostModel, HardFilter, fmt_value, parse_constraints
+from hwnas.constraints import fmt_value, parse_constraints
 from hwnas.data import Dataset, load_dataset
 from hwnas.errors import ConstraintError, HwnasError
-from hwnas.lut import LUT, LatencyPredictor, space_for
-from hwnas.lut.fidelity import latency_floor
+from hwnas.lut import LUT, space_for
+from hwnas.lut.table import check_lut_space
+from hwnas.lut.measure import latency_floor
 from hwnas.profilers import TimingConfig, get_profiler
 from hwnas.search.base import get_strategy
 from hwnas.search.driver import SearchOutcome, run_search
+from hwnas.search.plan import SearchPlan
 from hwnas.io import check_output_dir
 from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
 from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
@@ -49,7 +51,7 @@ class SearchJob:
     data: str = "digits"
     device: str = "cpu"                                        # for the on-demand LUT
     backend: str = "ort"
-    threads: int = 1
+    runner: dict[str, Any] = field(default_factory=dict)      # the runner's options (threads, provider, ...)
     input_size: int | None = None                              # deployment resolution (None: the LUT's, else 224)
     supernet_epochs: int = 8
     supernet_recipe: Recipe = DEFAULT_RECIPE                   # the on-demand supernet's training levers
@@ -60,18 +62,16 @@ class SearchJob:
     remeasure: bool = True
 
     def __post_init__(self) -> None:
-        self._constraints: list[Constraint] = []
-        self._params: dict[str, Any] = {}
         self._data: Dataset | None = None
         self._lut: LUT | None = None
 
     # -- cheap checks ------------------------------------------------------------------------------
-    def check(self) -> None:
+    def check(self) -> SearchPlan:
         """Everything that takes seconds, before anything that takes minutes: constraints, strategy and its
-        options, files, data, and whether the bounds can be met at all."""
-        self._constraints = parse_constraints(**self.constraints)
-        cls = get_strategy(self.strategy)
-        self._params = cls.validate(dict(self.options))
+        options, files, data, and whether the bounds can be met at all.  Returns the validated plan (its latency
+        bounds count once a LUT exists: :meth:`SearchPlan.with_lut`)."""
+        constraints = parse_constraints(**self.constraints)
+        get_strategy(self.strategy)
         if self.resume and not self.out_dir:
             raise HwnasError("--resume needs --out DIR, the directory of the search to continue")
         check_output_dir(self.out_dir or "runs", state="state.json" if self.out_dir else None,
@@ -82,23 +82,20 @@ class SearchJob:
         self._data = load_dataset(self.data, seed=self.seed)
         if self.lut:
             self._lut = LUT.load(self.lut)
-            if self._lut.meta.get("space") != self.space:
-                raise HwnasError(f"--lut {self.lut} is for space '{self._lut.meta.get('space')}', not '{self.space}'")
+            check_lut_space(self._lut, self.space, f"--lut {self.lut}")
             lut_in = self._lut.meta.get("input_size")
             if self.input_size is not None and lut_in is not None and int(lut_in) != self.input_size:
                 raise HwnasError(f"--input {self.input_size} but --lut {self.lut} was measured at {lut_in} px; drop "
                                  f"--input (the LUT's size is used) or profile a LUT at {self.input_size} px")
         else:
             self._lut = cached_lut(self.space, self.deploy_input, self._data.num_classes, self.device, self.backend,
-                                   self.threads)
+                                   self.runner)
         deploy = self.deploy_space()
-        if self._lut is not None:  # every bound, latency included, against the LUT
-            HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))
-            return
-        HardFilter([c for c in self._constraints if c.metric != "latency"], CostModel(deploy))
-        lat = [c for c in self._constraints if c.metric == "latency" and c.hi is not None]
-        if lat:  # no LUT yet: time the space's smallest network once, in about a second
-            with get_profiler(self.backend, device=self.device, threads=self.threads, config=QUICK) as prof:
+        # every bound against the LUT; without one yet, the counter bounds (latency's are checked below)
+        plan = SearchPlan.make(deploy, constraints, self.strategy, self.options, self.budget, self._lut, self.seed)
+        lat = [c for c in constraints if c.metric == "latency" and c.hi is not None]
+        if self._lut is None and lat:  # no LUT yet: time the space's smallest network once, in about a second
+            with get_profiler(self.backend, device=self.device, config=QUICK, **self.runner) as prof:
                 _, floor = latency_floor(deploy, prof)
             for c in lat:
                 if c.hi < FLOOR_MARGIN * floor:
@@ -106,6 +103,7 @@ class SearchJob:
                         f"{c} cannot be met in space '{self.space}': its smallest network (fewest MACs) takes "
                         f"{fmt_value('latency', floor)} on {self.backend}/{self.device} here (measured now, before "
                         "profiling a LUT); loosen the bound")
+        return plan
 
     def deploy_space(self) -> SearchSpace:
         """The space at the deployment resolution (the LUT's, when there is one)."""
@@ -114,11 +112,10 @@ class SearchJob:
         classes = self._data.num_classes if self._data is not None else 1000
         return get_space(self.space, input_size=self.deploy_input, num_classes=classes)
 
-    @property
-    def needs_profiling(self) -> bool:
+    def needs_profiling(self, plan: SearchPlan) -> bool:
         """A LUT is measured only for a latency bound: a search bounded by counters alone (FLOPs, params, ...)
         uses a LUT only if one is given or already cached, to report the result's predicted latency."""
-        return self._lut is None and any(c.metric == "latency" for c in self._constraints)
+        return plan.lut is None and any(c.metric == "latency" for c in plan.constraints)
 
     @property
     def deploy_input(self) -> int:
@@ -126,26 +123,22 @@ class SearchJob:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self, progress: Callable[..., None] | None = None) -> SearchOutcome:
-        self.check()
+        plan = self.check()
         data = self._data
         assert data is not None
-        cls = get_strategy(self.strategy)
         out_dir = self.out_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
         lut_path = self.lut
-        if self.needs_profiling:
+        if self.needs_profiling(plan):
             lut_path, self._lut = ensure_lut(self.space, self.deploy_input, data.num_classes, self.device, self.backend,
-                                             self.threads, progress)
-        elif self._lut is not None and lut_path is None:
+                                             self.runner, progress)
+            plan = plan.with_lut(self._lut, self.deploy_space())  # the bounds against the calibrated LUT
+        elif plan.lut is not None and lut_path is None:
             lut_path = "(cached LUT of this machine)"
-        deploy = self.deploy_space()
-        if self._lut is not None:
-            HardFilter(self._constraints, CostModel(deploy, LatencyPredictor(self._lut, deploy)))  # calibrated bounds
-        net, supernet_path, trained = self._supernet(cls.trains_supernet, data, progress)
+        net, supernet_path, trained = self._supernet(plan.strategy.trains_supernet, data, progress)
         settings = {**{k: v for k, v in asdict(self).items() if k not in ("constraints", "options", "out_dir")},
-                    "options": self._params, "lut": lut_path, "supernet": supernet_path, "data": data.name,
-                    "input_size": deploy.input_size, **trained}
-        return run_search(deploy, net, data, self._lut, self._constraints, self.strategy, self.budget, self.seed,
-                          out_dir, settings, resume=self.resume, remeasure=self.remeasure, options=self._params,
+                    "options": plan.params, "lut": lut_path, "supernet": supernet_path, "data": data.name,
+                    "input_size": plan.space.input_size, **trained}
+        return run_search(plan, net, data, out_dir, settings, resume=self.resume, remeasure=self.remeasure,
                           progress=progress)
 
     def _supernet(

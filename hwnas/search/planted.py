@@ -247,7 +247,7 @@ def run_planted(task: PlantedTask, strategy: str, seed: int = 0, budget: int | N
     params = cls.validate(dict(options or {}))
     ctx = task.context(out_dir)
     strat = cls(task.space, task.accuracy, HardFilter([task.constraint()], ctx.cost), budget, seed, context=ctx,
-                **params)
+                params=params)
     strat.run()
     if on_strategy:
         on_strategy(strat)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from hwnas.data import Dataset
 from hwnas.errors import CheckpointError
 from hwnas.io import check_output_dir
-from hwnas.lut.fidelity import calibrate
+from hwnas.lut.calibration import calibrate
 from hwnas.lut.profile import profile_space
 from hwnas.lut.table import LUT
 from hwnas.profilers import TimingConfig, get_profiler
@@ -36,19 +36,22 @@ def _slug(s: str) -> str:
 
 
 def lut_cache_path(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
-                   threads: int = 1) -> str:
-    return os.path.join(cache_dir(), "luts",
-                        f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}_t{threads}.yaml")
+                   runner: dict[str, Any] | None = None) -> str:
+    """One cache file per space, size, runtime and runner options (threads, provider, CUDA graphs, ...)."""
+    opts = {"threads": 1, **(runner or {})}
+    tag = "_".join(f"{k}-{_slug(str(v))}" if not isinstance(v, bool) else k for k, v in sorted(opts.items()) if v)
+    return os.path.join(cache_dir(), "luts", f"{space}_{backend}_{device.replace(':', '')}_{input_size}_c{num_classes}"
+                                             f"_{tag}.yaml")
 
 
 def cached_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
-               threads: int = 1) -> LUT | None:
+               runner: dict[str, Any] | None = None) -> LUT | None:
     """The cached LUT for this machine if it is complete, calibrated and was measured here, else None (cheap)."""
-    path = lut_cache_path(space, input_size, num_classes, device, backend, threads)
+    path = lut_cache_path(space, input_size, num_classes, device, backend, runner)
     if not os.path.exists(path):
         return None
     lut = LUT.load(path)
-    with get_profiler(backend, device=device, threads=threads) as prof:
+    with get_profiler(backend, device=device, **(runner or {})) as prof:
         if lut.fingerprint_mismatch(prof.fingerprint()):
             return None
     sp = get_space(space, input_size=input_size, num_classes=num_classes)
@@ -56,12 +59,13 @@ def cached_lut(space: str, input_size: int, num_classes: int, device: str = "cpu
 
 
 def ensure_lut(space: str, input_size: int, num_classes: int, device: str = "cpu", backend: str = "ort",
-               threads: int = 1, progress: Callable[..., None] | None = None,
+               runner: dict[str, Any] | None = None, progress: Callable[..., None] | None = None,
                calib_samples: int = 12) -> tuple[str, LUT]:
-    """A calibrated LUT measured on this machine, from the cache or profiled now."""
-    path = lut_cache_path(space, input_size, num_classes, device, backend, threads)
+    """A calibrated LUT measured on this machine by ``backend`` with the ``runner`` options, from the cache or
+    profiled now."""
+    path = lut_cache_path(space, input_size, num_classes, device, backend, runner)
     sp = get_space(space, input_size=input_size, num_classes=num_classes)
-    with get_profiler(backend, device=device, threads=threads, config=TimingConfig(rounds=5, block=20)) as prof:
+    with get_profiler(backend, device=device, config=TimingConfig(rounds=5, block=20), **(runner or {})) as prof:
         lut = LUT.load(path) if os.path.exists(path) else None
         if lut is not None and lut.fingerprint_mismatch(prof.fingerprint()):
             lut = None  # measured on other hardware / software: measure again

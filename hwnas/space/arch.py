@@ -46,6 +46,16 @@ def read_result(path: str, space: str | None = None) -> dict[str, Any]:
     return res
 
 
+def arch_from(space_name: str | None, text: str) -> tuple[str, str, dict[str, Any]]:
+    """(space, arch string, search result) from an arch string / named arch or a ``result.yaml``."""
+    if text.endswith(ARCH_FILES):
+        res = read_result(text, space_name)
+        return res["space"], res["arch"], res
+    if not space_name:
+        raise ArchError("--space is required with an arch string")
+    return space_name, text, {}
+
+
 @dataclass(frozen=True)
 class Arch:
     space: str

@@ -36,6 +36,21 @@ def mb_variables(choice: str, groups: bool = False) -> dict[str, str]:
     return {"block": block, "k": str(k), "e": str(e), **({"g": str(g)} if groups else {})}
 
 
+def conv_head(c: int, hw: int, width: int, classes: int, act: str = "relu6", dropout: float = 0.0) -> list[OpSig]:
+    """The mobile nets' head: a 1x1 conv to ``width``, then pool + classifier."""
+    extra = {"dropout": dropout} if dropout else {}
+    return [OpSig.make("conv", (c, hw, hw), cin=c, cout=width, k=1, s=1, act=act),
+            OpSig.make("classifier", (width, hw, hw), cin=width, classes=classes, **extra)]
+
+
+class MBSpace(SearchSpace):
+    """A space whose choices are inverted-residual tokens (``[topology_]k{k}_e{e}`` or ``skip``): its search
+    variables are block, k and e."""
+
+    def variables(self, choice: str) -> dict[str, str]:
+        return mb_variables(choice)
+
+
 #: ProxylessNAS's stem conv, first (e1) block, six stage and final 1x1 conv widths: the search space's (and the
 #: published Pixel-1 LUT's) layout, and the three released models' (mit-han-lab/proxylessnas net configs)
 PROXYLESS_WIDTHS = {"space": (32, 16, 24, 40, 80, 96, 192, 320, 1280),
@@ -45,7 +60,7 @@ PROXYLESS_WIDTHS = {"space": (32, 16, 24, 40, 80, 96, 192, 320, 1280),
 
 
 @register_space
-class ProxylessSpace(SearchSpace):
+class ProxylessSpace(MBSpace):
     """ProxylessNAS mobile space: 3x3 s2 conv to 32, MBConv e1 k3 to 16, 21 searchable MBConv blocks
     (e {3,6} x k {3,5,7}, or skip where not first of stage), 1x1 conv to 1280, pool, classifier.
 
@@ -90,11 +105,7 @@ class ProxylessSpace(SearchSpace):
         plan = [(w, n, s) for w, (n, s) in zip(stages, self.plan)]
         c, hw = self.add_stages(first, hw, plan,
                                 lambda cin, cout, s: MB6 + (("skip",) if cin == cout and s == 1 else ()))
-        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=last, k=1, s=1, act="relu6"),
-                     OpSig.make("classifier", (last, hw, hw), cin=last, classes=self.num_classes)]
-
-    def variables(self, choice: str) -> dict[str, str]:
-        return mb_variables(choice)
+        self.head = conv_head(c, hw, last, self.num_classes)
 
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         if choice == "skip":
@@ -125,8 +136,7 @@ class MobileNetV2Space(SearchSpace):
             cin = c
         for i, layer in enumerate(self.layers):  # name blocks b1..b17 rather than per-stage
             self.layers[i] = LayerSpec(f"b{i + 1}", layer.choices, layer.in_shape, layer.cout, layer.stride)
-        self.head = [OpSig.make("conv", (cin, hw, hw), cin=cin, cout=1280, k=1, s=1, act="relu6"),
-                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes, dropout=0.2)]
+        self.head = conv_head(cin, hw, 1280, self.num_classes, dropout=0.2)
 
     choice_op = ProxylessSpace.choice_op
 
@@ -135,7 +145,7 @@ FBNET_CHOICES = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5
 
 
 @register_space
-class FBNetSpace(SearchSpace):
+class FBNetSpace(MBSpace):
     """FBNet's 22 searchable TBS layers, 9 candidates each (k3/k5 x e1/e1-g2/e3/e6, skip).
 
     Macro-architecture from FBNet Table 1: 3x3 s2 conv to 16, stages 16/24/32/64/112/184/352 with
@@ -162,8 +172,7 @@ class FBNetSpace(SearchSpace):
     def _layout(self) -> None:
         self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=16, k=3, s=2, act="relu")]
         c, hw = self.add_stages(16, out_hw(self.input_size, 2), self.plan, lambda *_: FBNET_CHOICES)
-        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1984, k=1, s=1, act="relu"),
-                     OpSig.make("classifier", (1984, hw, hw), cin=1984, classes=self.num_classes)]
+        self.head = conv_head(c, hw, 1984, self.num_classes, act="relu")
 
     def variables(self, choice: str) -> dict[str, str]:
         return mb_variables(choice, groups=True)
@@ -182,7 +191,7 @@ FP_EDGES = tuple(f"k{k}_e{e}" for k in (3, 5) for e in (1, 3, 6))
 
 
 @register_space
-class FPNASSpace(SearchSpace):
+class FPNASSpace(MBSpace):
     """FPNAS block space: 16 stacked blocks, each a small DAG of at most 3 vertices and one MBConv edge.
 
     Vertex ops: identity, split (input), add / concat (output); edge ops: MBConv k {3,5} x e {1,3,6}
@@ -208,11 +217,7 @@ class FPNASSpace(SearchSpace):
             return plain + tuple(f"add_{x}" for x in FP_EDGES) + tuple(f"split_{x}" for x in FP_EDGES) + ("skip",)
 
         c, hw = self.add_stages(32, out_hw(self.input_size, 2), self.plan, choices)
-        self.head = [OpSig.make("conv", (c, hw, hw), cin=c, cout=1280, k=1, s=1, act="relu6"),
-                     OpSig.make("classifier", (1280, hw, hw), cin=1280, classes=self.num_classes)]
-
-    def variables(self, choice: str) -> dict[str, str]:
-        return mb_variables(choice)
+        self.head = conv_head(c, hw, 1280, self.num_classes)
 
     def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
         if choice == "skip":
@@ -224,3 +229,61 @@ class FPNASSpace(SearchSpace):
             return OpSig.make("split_mbconv", layer.in_shape, c=cin, k=k, e=e)
         return OpSig.make("mbconv", layer.in_shape, cin=cin, cout=layer.cout, k=k, e=e, s=layer.stride,
                           res=int(topo == "add"), act="relu6")
+
+
+_V3 = re.compile(r"^k(\d+)_e(\d+)_c(\d+)_(re|hs)(_se)?$")
+#: FP-NAS's per-layer variables (its Table 2 micro-architecture on an FBNetV2-F-like macro-architecture)
+V3_KERNELS, V3_EXPANSIONS, V3_CHANNELS, V3_ACTS = (3, 5), (1, 2, 3, 4, 5, 6), (50, 75, 100), ("re", "hs")
+V3_CHOICES = tuple(f"k{k}_e{e}_c{c}_{a}{se}" for k in V3_KERNELS for e in V3_EXPANSIONS for c in V3_CHANNELS
+                   for a in V3_ACTS for se in ("", "_se"))
+
+
+def parse_v3(token: str) -> tuple[int, int, int, str, int]:
+    """``k5_e4_c75_hs_se`` -> (5, 4, 75, 'hswish', 1)."""
+    m = _V3.match(token)
+    if not m:
+        raise ArchError(f"'{token}' is not a multi-variable choice like k5_e4_c75_hs_se (kernel, expansion, channel "
+                        "percent, re|hs nonlinearity, optional _se)")
+    return int(m[1]), int(m[2]), int(m[3]), {"re": "relu", "hs": "hswish"}[m[4]], int(bool(m[5]))
+
+
+@register_space
+class FBNetV2Space(SearchSpace):
+    """A multi-variable space for FP-NAS's coarse-to-fine search: every layer chooses kernel (3, 5) x expansion
+    (1-6) x channels (50/75/100%) x nonlinearity (relu, hswish) x Squeeze-Excite (off, on) -- FP-NAS's five
+    variables, 144 combinations, 145 with ``skip`` where the shape allows -- so a factorised distribution has
+    2 + 2 + 6 + 3 + 2 + 2 = 17 parameters per layer where the joint one has 145.
+
+    Tokens ``k{k}_e{e}_c{c}_{re|hs}[_se]`` or ``skip``.  The block is MobileNetV3's inverted residual
+    (:class:`hwnas.space.ops.MBV3Block`).  One departure from FP-NAS, said plainly: its channel variable is the
+    block's *output* width; here every layer keeps its stage's output width (a per-layer LUT needs each layer's
+    input shape fixed, or a layer's latency would depend on the previous choice), and the channel variable scales
+    the block's inner width instead: mid = cin x e x c / 100 -- the product that makes expansion and channels
+    correlated, which is FP-NAS's reason for the joint stage.  Macro-architecture (FBNetV2-F-like, smaller):
+    3x3 s2 conv to 16, stages 16 / 24x2 / 32x3 / 64x3 / 96x2 / 160x2 (13 layers), 1x1 conv to 1280 (hswish),
+    pool, classifier.
+    """
+
+    name = "fbnetv2"
+    description = "multi-variable FP-NAS layer: k3/5 x e1-6 x c50/75/100% x relu/hswish x SE, skip"
+    plan = [(16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 3, 2), (96, 2, 1), (160, 2, 2)]
+
+    def _layout(self) -> None:
+        self.stem = [OpSig.make("conv", self.input_shape, cin=self.in_channels, cout=16, k=3, s=2, act="hswish")]
+        c, hw = self.add_stages(16, out_hw(self.input_size, 2), self.plan,
+                                lambda cin, cout, s: V3_CHOICES + (("skip",) if cin == cout and s == 1 else ()))
+        self.head = conv_head(c, hw, 1280, self.num_classes, act="hswish")
+
+    def variables(self, choice: str) -> dict[str, str]:
+        if choice == "skip":
+            return {"block": "skip"}
+        k, e, c, act, se = parse_v3(choice)
+        return {"block": "mb", "k": str(k), "e": str(e), "c": str(c), "act": act, "se": str(se)}
+
+    def choice_op(self, layer: LayerSpec, choice: str) -> OpSig | None:
+        if choice == "skip":
+            return None
+        k, e, c, act, se = parse_v3(choice)
+        cin = layer.in_shape[0]
+        return OpSig.make("mbv3", layer.in_shape, cin=cin, cout=layer.cout, k=k, mid=max(1, round(cin * e * c / 100)),
+                          s=layer.stride, res=int(cin == layer.cout and layer.stride == 1), act=act, se=se)

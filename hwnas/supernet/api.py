@@ -15,7 +15,7 @@ from hwnas.errors import CheckpointError, HwnasError
 from hwnas.space.arch import Arch
 from hwnas.space.base import SearchSpace, get_space
 from hwnas.supernet.model import Supernet, extract
-from hwnas.space.ops import PACT_START, clip_levels, init_pact_levels
+from hwnas.space.quant import PACT_START, clip_levels, init_pact_levels
 from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe, recipe_step
 from hwnas.supernet.train import (CKPT, Progress, TrainConfig, TrainResult, arch_forward, load_checkpoint,
                                   subnet_accuracy, to_cl, train)
@@ -39,7 +39,7 @@ def train_supernet(space: SearchSpace, data: Dataset, cfg: TrainConfig, out_dir:
                    sampler_desc: str = "uniform", sharing: str = "separate",
                    pact_init: str = PACT_START, recipe: Recipe = DEFAULT_RECIPE) -> tuple[Supernet, TrainResult]:
     """Train a supernet.  In a quantized space, ``pact_init`` is how its PACT clipping levels start and learn
-    (:data:`hwnas.space.ops.CLIP_LEVELS`; ``data``: from the activations of one batch through random paths).
+    (:data:`hwnas.space.quant.CLIP_LEVELS`; ``data``: from the activations of one batch through random paths).
     ``recipe``: the training levers (:mod:`hwnas.supernet.levers`; default SPOS's single uniform path)."""
     torch.manual_seed(cfg.seed)
     net = Supernet(space, sharing)
@@ -117,7 +117,7 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
     from hwnas.errors import ConstraintError, Interrupted
     from hwnas.io import check_output_dir
     from hwnas.io import atomic_write_text
-    from hwnas.space.ops import check_clip_levels
+    from hwnas.space.quant import check_clip_levels
     from hwnas.supernet.train import init_distributed
 
     check_clip_levels(pact_init)  # a wrong value fails before any data is loaded

@@ -19,7 +19,8 @@ from torch import nn
 from hwnas.errors import HwnasError
 from hwnas.space.arch import Arch
 from hwnas.space.base import Network, SearchSpace
-from hwnas.space.ops import ALPHA, PACT_INIT, OpSig, build_op
+from hwnas.space.ops import OpSig, build_op
+from hwnas.space.quant import ALPHA, PACT_INIT
 
 #: params along which candidates share (slice) weights.  'separate' is SPOS: only channel width
 #: (``mid``) and bit widths share; 'entangled' (OFA / BigNAS style) also shares across kernel size
@@ -76,23 +77,22 @@ class ChoiceLayer(nn.Module):
         shared = SHARING[sharing]
         layer = space.layers[index]
         self.route: dict[str, tuple[int, OpSig] | None] = {}
+        sigs = {c: space.choice_op(layer, c) for c in layer.choices}
+        keys = {c: _group_key(sig, shared) for c, sig in sigs.items() if sig is not None}  # one meta build each
         groups: dict[tuple[OpSig, tuple[str, ...]], list[OpSig]] = {}
-        for c in layer.choices:
-            sig = space.choice_op(layer, c)
-            if sig is not None:
-                groups.setdefault(_group_key(sig, shared), []).append(sig)
+        for c, key in keys.items():
+            groups.setdefault(key, []).append(sigs[c])
         self.parent_sigs = [_parent_sig(v) for v in groups.values()]
         self.parents = nn.ModuleList(build_op(s) for s in self.parent_sigs)
         gindex = {g: i for i, g in enumerate(groups)}
         # PACT clipping levels: one per (quantized conv, activation bit width) and group, never sliced from a parent
         self.alphas = nn.ParameterDict()
-        for c in layer.choices:
-            sig = space.choice_op(layer, c)
-            self.route[c] = None if sig is None else (gindex[_group_key(sig, shared)], sig)
-            if sig is not None:
+        for c, sig in sigs.items():
+            self.route[c] = None if sig is None else (gindex[keys[c]], sig)
+            if sig is not None and "ab" in sig.kwargs:  # only quantized ops have clipping levels
                 for name, p in _meta_module(sig).named_parameters():
                     if name.endswith(ALPHA):
-                        self.alphas.setdefault(self._alpha_key(gindex[_group_key(sig, shared)], name, sig),
+                        self.alphas.setdefault(self._alpha_key(gindex[keys[c]], name, sig),
                                                nn.Parameter(torch.full(p.shape, PACT_INIT)))
         self._views: dict[OpSig, tuple[nn.Module, dict[str, torch.Size], list[tuple[dict, str, str]]]] = {}
         self._view_bns: dict[OpSig, list[tuple[nn.Module, str]]] = {}

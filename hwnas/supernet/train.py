@@ -107,7 +107,7 @@ ALPHA_LR = 10.0
 
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """The weights, and (quantized nets only) the PACT clipping levels as a group of their own."""
-    from hwnas.space.ops import ALPHA
+    from hwnas.space.quant import ALPHA
 
     named = list(model.named_parameters())
     alphas = [p for n, p in named if ALPHA in n.rsplit(".", 1)[-1]]

@@ -463,10 +463,10 @@ class HourNASSearch(JointSearch):
         if self.proposals is None:
             return f"stage 1 (vital layers), {self.epoch} epochs"
         w = self.stage_walls()
-        return (f"vital layers {w['vital']:.1f} s, {self.proposals.m} proposals optimised in "
-                f"{w['proposals']:.2f} s, "
-                f"non-vital {w['non_vital']:.1f} s; best proposal {self.best_proposal()}; proposals' costs and "
-                "target shares in result.yaml, proposals.png")
+        stages = [f"vital layers {w['vital']:.1f} s", f"{self.proposals.m} proposals optimised in "
+                  f"{w['proposals']:.2f} s", f"non-vital {w['non_vital']:.1f} s"]
+        return ", ".join(stages) + f"; best proposal {self.best_proposal()}; proposals' costs and target shares in " \
+            "result.yaml, proposals.png"
 
     def plot(self, out_dir: str) -> None:
         if self.proposals is None or not self.targets:

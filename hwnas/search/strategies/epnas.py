@@ -65,7 +65,9 @@ EXTRA_PLACES = 5  # the paper's D_L has L + 5 values
 class ActionSpace:
     """Scale and insert actions of a space, their masks and their effect (each yields an arch of the space)."""
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, parts: str = "stage") -> None:
+        """``parts``: what one scale action moves together -- ``stage`` (the layers of a stage, the paper's
+        "group of filters") or ``layer`` (F = L parts: each layer its own, the paper's layer-by-layer search)."""
         self.space = space
         self.layers = [tuple(layer.choices) for layer in space.layers]
         self.vars = [[space.variables(c) for c in ch] for ch in self.layers]
@@ -76,7 +78,7 @@ class ActionSpace:
         stages: dict[str, list[int]] = {}
         for i, layer in enumerate(space.layers):
             key = layer.name.split("b")[0] if layer.name.startswith("s") and "b" in layer.name else str(i // 4)
-            stages.setdefault(key, []).append(i)
+            stages.setdefault(str(i) if parts == "layer" else key, []).append(i)
         self.groups = list(stages.values())
         self.insert_table = sorted({c for ch in self.layers for c in ch if c != "skip"}, key=str)
         self.vocab = {c: i for i, c in enumerate(sorted({c for ch in self.layers for c in ch}))}
@@ -252,13 +254,17 @@ class Baseline:
         return self.value
 
 
-def reinforce_loss(logps: list[list[torch.Tensor]], rewards: list[list[float]], b: float) -> torch.Tensor:
-    """−(1/N) Σ_n Σ_t log π(a_t,n) (Σ_{t'≥t} r_t',n − (T − t)·b)."""
+def reinforce_loss(logps: list[list[torch.Tensor]], rewards: list[list[float]], b: float,
+                   starts: list[float] | None = None) -> torch.Tensor:
+    """−(1/N) Σ_n Σ_t log π(a_t,n) (Σ_{t'≥t} r_t',n − (T − t)·b(X_t,n)).  b(X_t) is ``b`` (a moving average), or,
+    with ``starts`` (each branch's start reward), the reward of X_t itself: r(X_0) for the first action, r_{t−1}
+    after it -- the return of a branch that stops improving, so an action is credited with what it changes."""
     total = torch.zeros(())
-    for lps, rs in zip(logps, rewards):
+    for n, (lps, rs) in enumerate(zip(logps, rewards)):
         T = len(rs)
         for t, lp in enumerate(lps):
-            total = total - lp * (sum(rs[t:]) - (T - t) * b)
+            here = b if starts is None else (starts[n] if t == 0 else rs[t - 1])
+            total = total - lp * (sum(rs[t:]) - (T - t) * here)
     return total / len(logps)
 
 
@@ -358,6 +364,11 @@ class EPNASSearch(Strategy):
                Option("penalty_base", float, 0.9, "base penalty p of the soft constraints", min=0, max=1,
                       aliases=("p",)),
                Option("policy_lr", float, 6e-4, "Adam learning rate of the policy", min=0, aliases=("lr",)),
+               Option("parts", str, "stage", "what one scale action moves: 'stage' (every layer of a stage, the "
+                      "paper's group scaling) or 'layer' (each layer its own part)", choices=("stage", "layer")),
+               Option("baseline", str, "moving", "b(X_t) of the advantage: 'moving' (an average of past per-step "
+                      "rewards) or 'state' (the reward of the network the action morphs, X_t itself)",
+                      choices=("moving", "state")),
                Option("baseline_decay", float, 0.9, "moving average of the baseline", min=0, max=1),
                Option("pp_steps", int, 5, "performance prediction: training steps per candidate (0: inherited "
                       "weights only)", min=0),
@@ -375,7 +386,7 @@ class EPNASSearch(Strategy):
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         p, ctx = self.params, self.context
-        self.actions = ActionSpace(self.space)
+        self.actions = ActionSpace(self.space, p["parts"])
         self.policy = EPNASPolicy(self.actions)
         self.policy.uniform = p["actions"] == "uniform"
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=p["policy_lr"])
@@ -467,7 +478,8 @@ class EPNASSearch(Strategy):
                 logps.append(lps)
                 rewards.append(rs)
             b = self.baseline.value if self.baseline.value is not None else 0.0
-            loss = reinforce_loss(logps, rewards, b)
+            state = [self.rewards[str(s)] for s in starts] if p["baseline"] == "state" else None
+            loss = reinforce_loss(logps, rewards, b, state)
             if not self.policy.uniform:  # the ablation has nothing to learn
                 self.opt.zero_grad()
                 loss.backward()
