@@ -13,10 +13,10 @@ import yaml
 
 from hwnas.cost.arch_cost import count_arch
 from hwnas.errors import BackendUnavailableError, HwnasError
-from hwnas.export.formats import ExportFormat, get_format, list_formats
+from hwnas.export.formats import get_format, list_formats
 from hwnas.lut import LUT, LatencyPredictor, space_for
 from hwnas.profilers import PROFILERS, TimingConfig, get_profiler
-from hwnas.profilers.base import runner_options
+from hwnas.profilers.base import runner_options, runners_taking
 from hwnas.space.arch import Arch, arch_from
 from hwnas.space.base import Network, SearchSpace, get_space
 from hwnas.space.quant import int8_convs, low_bit_convs
@@ -124,15 +124,13 @@ def check_quantized(net: torch.nn.Module, arch_text: str, int8: bool, notes: lis
 def check_export_flags(fmt: str, runner_cls: type, dynamic_batch: bool, int8: bool, runner: dict[str, Any]) -> None:
     """Flags the format or its runner cannot honour fail here, in a second, naming the formats that take them."""
     fmts = [get_format(n) for n in list_formats()]
-
-    def declares(g: ExportFormat, option: str) -> bool:
-        return any(o.name == option for o in PROFILERS.get(g.backend).options)
-
     wants = [("--dynamic-batch", dynamic_batch, "dynamic_batch" in runner_cls.save_features,
               [g.name for g in fmts if "dynamic_batch" in PROFILERS.get(g.backend).save_features]),
              ("--int8", int8, get_format(fmt).int8, [g.name for g in fmts if g.int8])]
-    wants += [(runner_options()[k].cli_flags[0], True, declares(get_format(fmt), k),
-               [g.name for g in fmts if declares(g, k)]) for k in runner]
+    for k in runner:
+        takers = runners_taking(k)
+        wants.append((runner_options()[k].cli_flags[0], True, get_format(fmt).backend in takers,
+                      [g.name for g in fmts if g.backend in takers]))
     for flag, given, ok, takes in wants:
         if given and not ok:
             raise HwnasError(f"{flag} applies to --format {' / '.join(takes)}, not {fmt}")
