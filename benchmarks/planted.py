@@ -28,19 +28,17 @@ import numpy as np
 from hwnas.io import atomic_write_text
 from hwnas.lut import LatencyPredictor
 from hwnas.plots import pyplot, save_figure
-from hwnas.search import list_strategies
+from hwnas.search import get_strategy, list_strategies
 from hwnas.search.planted import PlantedTask, run_planted
 from hwnas.space import get_space
 
 #: the option (or the budget) each strategy's search length scales with
 SCALED = {"random": None, "evolution": "generations", "coordinate": "passes", "probabilistic": "epochs",
-          "hournas": "epochs", "epnas": "episodes"}
+          "hournas": "epochs", "epnas": None}
 
 
 def scaled_options(strategy: str, scale: float) -> tuple[dict, int | None]:
     """(options, budget) of ``strategy`` at ``scale`` times its default length."""
-    from hwnas.search import get_strategy
-
     cls = get_strategy(strategy)
     defaults = cls.validate({})
     key = SCALED.get(strategy)
@@ -92,13 +90,14 @@ def main() -> None:
         for scale in scales:
             for s in strategies:
                 key = f"{a.space}|{s}|{scale:g}|{seed}"
-                if key in done:
-                    continue
                 opts, budget = scaled_options(s, scale)
+                params = json.loads(json.dumps(get_strategy(s).validate(dict(opts))))
+                if key in done and done[key].get("params") == params and done[key]["budget"] == budget:
+                    continue  # finished with the same settings (a changed default reruns it)
                 t0 = time.time()
                 run = run_planted(task, s, seed=seed, budget=budget, options=opts)
                 done[key] = {**run.to_dict(), "wall_s": round(time.time() - t0, 2), "options": opts,
-                             "budget": budget, "optimum": task.optimum_accuracy, "bound": task.bound}
+                             "params": params, "budget": budget, "optimum": task.optimum_accuracy, "bound": task.bound}
                 atomic_write_text(path, json.dumps(done))
                 print(f"seed {seed} scale {scale:g} {s:14s} regret {run.regret:.4f} evals {run.evaluations:5d} "
                       f"{time.time() - t0:6.1f} s", flush=True)

@@ -11,7 +11,7 @@ import yaml
 from conftest import lut_cost_model, search_cli
 from hwnas.constraints import Constraint, CostModel, ExponentialPenalty, HardFilter
 from hwnas.search.strategies.epnas import (INSERT, KEEP, REMOVE, ActionSpace, Baseline, EPNASPolicy, ParamDict,
-                                           fit_tensor, reinforce_loss)
+                                           fit_tensor, keep_prior, reinforce_loss)
 from hwnas.space import get_space
 
 
@@ -244,3 +244,28 @@ def test_a_candidate_takes_its_stem_and_head_from_the_dictionary_too():
     changed = [k for k in stored_stem if stored_stem[k].dtype.is_floating_point
                and not torch.equal(stored_stem[k], fresh[k])]
     assert changed  # fine-tuning moved the stem, and that tuned stem is what the next candidate will load
+
+
+def test_the_keep_prior_gives_keep_the_asked_probability():
+    """5 actions, a part to change with probability 0.25: keep's logit is log(0.75 * 4 / 0.25) = log 12, so
+    softmax gives keep 12 / 16 = 0.75 and each other action 1/16."""
+    prior = keep_prior(5, 4, 0.25)
+    assert torch.allclose(torch.softmax(prior, 0), torch.tensor([1 / 16] * 4 + [0.75]))
+    assert torch.equal(keep_prior(5, 4, 0.8), torch.zeros(5))  # already at least uniform's change: no offset
+
+
+def test_moves_sets_how_many_parts_a_step_changes_at_the_start():
+    """With ``moves`` m, each of the F scaled parts and the insert/remove decision changes with probability
+    m / (F + 1) under the untrained policy, so a step changes about m parts (the layer-wise parts of proxyless:
+    F = 22; without the prior a step would change most of them)."""
+    sp = get_space("proxyless")
+    acts = ActionSpace(sp, "layer")
+    g = torch.Generator().manual_seed(0)
+    a = sp.parse(",".join(["k5_e3"] * len(sp.layers)))  # every scale action is open in every layer
+    counts = {}
+    for moves in (0.0, 2.0):
+        pol = EPNASPolicy(acts, moves=moves)
+        pol.uniform = True  # the prior alone (the policy's own logits start near zero anyway)
+        changed = [sum(x != y for x, y in zip(a.choices, pol.act(a, g)[0].choices)) for _ in range(200)]
+        counts[moves] = sum(changed) / len(changed)
+    assert 1.2 < counts[2.0] < 3.0 and counts[0.0] > 12, counts

@@ -10,8 +10,12 @@ Hourglass Lens").  Vital blocks first, then space proposals for the rest.
 2. **Space proposals**: m = 8 matrices θ_i (layers x ops) optimised without data, in seconds, so that archs
    drawn from each proposal use what the targets allow: resource term (1/nm) Σ_j Σ_n |R_n(G(θ_j)) − T_n| / M_n,
    with R from the per-layer cost table (:class:`hwnas.cost.LayerCosts`: LUT latency, FLOPs/MACs, params,
-   BitOps -- several targets at once) and G a Gumbel-softmax draw, weighted α, plus β·Σ_{i≠j} |cos(θ_i, θ_j)|
-   for diverse proposals (α, β as in stage 2).  M_n is the target itself (a relative deviation): normalising
+   BitOps -- several targets at once), weighted α, plus β·Σ_{i≠j} |cos(θ_i, θ_j)| for diverse proposals (α, β
+   as in stage 2).  G is the softmax (the expected resource; ``proposal_draw=gumbel``: a Gumbel-softmax draw,
+   the paper lists both).  With Gumbel-softmax draws the optimum puts every draw on the target, so the proposals
+   ended at 0.08–0.2 nats per layer (uniform: 1.95): stage 2 drew each proposal's mode and had nothing left to
+   search, and the draws' resource term, whose sign flips from draw to draw, swamped the accuracy gradient.
+   M_n is the target itself (a relative deviation): normalising
    by the space's largest resource, as the paper does, makes a tight target's term so small that the
    diversity term keeps the proposals away from it.  (The paper writes Σ|ΘΘᵀ − I| on raw θ; that pins every
    proposal's norm to 1, i.e. to nearly uniform distributions that cannot reach a target away from the
@@ -20,9 +24,11 @@ Hourglass Lens").  Vital blocks first, then space proposals for the rest.
    T·(1 − margin), a lower one at T·(1 + margin), a range at its middle, so that drawn archs fall inside.
 3. **Non-vital layers** are searched inside the proposals: a proposal sampler Π (uniform at first) picks a
    proposal by Gumbel-Max at each step, the proposal picks the ops; weights, Θ and Π are updated alternately,
-   Θ and Π on validation loss + α·(resource term), α = 5.0, β = 1e-2; weights SGD lr 0.1, architecture
-   parameters Adam lr 0.01.  The result is the best proposal's most probable ops (if they break a hard bound:
-   the most probable arch of that proposal that does not).
+   Θ and Π on validation loss + α·(resource term, with the same G), α = 5.0, β = 1e-2; weights SGD lr 0.1,
+   architecture parameters Adam lr 0.1 (the paper: 0.01 over an ImageNet epoch, thousands of steps; at 0.01 the
+   few hundred steps of a small search left Θ where the data-free step put it).  The result is the best
+   proposal's most probable ops (if they break a hard bound: the most probable arch of that proposal that does
+   not).  Both defaults were chosen on the planted-optimum task (docs/benchmarks.md, "Planted optimum").
 
 Outputs: ``epochs.csv``; ``proposals.csv`` and ``proposals.png`` (each proposal's sampled archs' costs
 against the targets, as the paper's Fig. 3); ``result.yaml`` reports each proposal's expected cost and the
@@ -161,10 +167,11 @@ def resource_loss(r: torch.Tensor, targets: list["Target"]) -> torch.Tensor:
 
 def optimize_proposals(space: SearchSpace, targets: list[Target], fixed: dict[int, str], m: int = 8,
                        iters: int = 1000, lr: float = 0.05, alpha: float = 5.0, beta: float = 1e-2, tau: float = 0.5,
-                       seed: int = 0) -> tuple[Proposals, dict[str, Any]]:
-    """m proposals over the layers not in ``fixed``, from random starts: α times the resource term on
-    Gumbel-softmax draws (so that every draw, not only the average, lands near the targets) plus β times the
-    overlap -- the same α, β as the stage-2 architecture loss."""
+                       seed: int = 0, draw: str = "softmax") -> tuple[Proposals, dict[str, Any]]:
+    """m proposals over the layers not in ``fixed``, from random starts: α times the resource term plus β times
+    the overlap -- the same α, β as the stage-2 architecture loss.  ``draw``: the resource of the expected arch
+    (``softmax``: the proposals keep their spread, which stage 2 then searches) or of a Gumbel-softmax draw
+    (``gumbel``: every draw lands near the targets, and the proposals end nearly deterministic)."""
     props = Proposals(space, m, fixed, seed)
     tables, consts = cost_tables(targets, props.choices)
     g = torch.Generator().manual_seed(seed + 1)
@@ -173,7 +180,8 @@ def optimize_proposals(space: SearchSpace, targets: list[Target], fixed: dict[in
         overlap0 = float(props.overlap())
     t0 = time.time()
     for _ in range(iters):
-        res = resource_loss(resource(props.gumbel_soft(tau, g), tables, consts), targets)
+        weights = props.gumbel_soft(tau, g) if draw == "gumbel" else props.log_probs().exp()
+        res = resource_loss(resource(weights, tables, consts), targets)
         loss = alpha * res + beta * props.overlap()
         opt.zero_grad()
         loss.backward()
@@ -231,6 +239,8 @@ class HourNASSearch(JointSearch):
                       "vital layers may take (1: the paper's rule, each vital layer's most important op within the "
                       "bound)", min=0, max=1),
                Option("margin", float, 0.02, "proposals aim this far inside each bound", min=0, max=0.5),
+               Option("proposal_draw", str, "softmax", "G of the resource term (proposals and stage 2): 'softmax' (the "
+                      "expected resource) or 'gumbel' (a Gumbel-softmax draw's)", choices=("gumbel", "softmax")),
                Option("proposal_tau", float, 0.5, "Gumbel-softmax temperature of the proposals' draws", min=1e-3),
                Option("tau0", float, 5.0, "initial Gumbel temperature", min=1e-3),
                Option("tau_decay", float, 0.0, "temperature factor per step (the paper: 0.9999, for ImageNet's "
@@ -242,7 +252,8 @@ class HourNASSearch(JointSearch):
                Option("diversity_weight", float, 1e-2, "weight of the proposals' orthogonality term (the paper's "
                       "beta)", min=0, aliases=("beta",)),
                Option("lr", float, 0.1, "SGD learning rate of the weights", min=0),
-               Option("arch_lr", float, 0.01, "Adam learning rate of the architecture parameters", min=0),
+               Option("arch_lr", float, 0.1, "Adam learning rate of the architecture parameters (the paper: 0.01, "
+                      "over an ImageNet epoch's thousands of steps)", min=0),
                Option("batch_size", int, 64, "images per step", min=1))
 
     @classmethod
@@ -333,7 +344,7 @@ class HourNASSearch(JointSearch):
         if self.targets:
             self.proposals, self.proposal_info = optimize_proposals(
                 self.space, self.targets, self.fixed, p["proposals"], p["proposal_iters"], alpha=p["cost_weight"],
-                beta=p["diversity_weight"], tau=p["proposal_tau"], seed=self.seed)
+                beta=p["diversity_weight"], tau=p["proposal_tau"], seed=self.seed, draw=p["proposal_draw"])
         else:  # nothing to aim at: uniform proposals
             self.proposals = Proposals(self.space, p["proposals"], self.fixed, self.seed, init_scale=0.0)
             self.proposal_info = {"iterations": 0, "seconds": 0.0, "note": "no targets: uniform proposals"}
@@ -366,7 +377,8 @@ class HourNASSearch(JointSearch):
             _, arch, w, scales = self.draw()
             loss = F.cross_entropy(self.net(xv, arch, scales), yv) + p["diversity_weight"] * self.proposals.overlap()
             if self.targets:
-                loss = loss + p["cost_weight"] * resource_loss(resource(w, tables, consts), self.targets)
+                rw = w if p["proposal_draw"] == "gumbel" else self.proposals.log_probs().exp()
+                loss = loss + p["cost_weight"] * resource_loss(resource(rw, tables, consts), self.targets)
             self.p_opt.zero_grad()
             loss.backward()
             self.p_opt.step()
