@@ -164,3 +164,15 @@ def test_an_epnas_search_is_reproducible_from_its_seed(pixel_task):
                                   context=ctx)
         policies.append(s.policy.state_dict())
     assert all(torch.equal(policies[0][k], policies[1][k]) for k in policies[0])
+
+
+def test_epnas_stops_when_an_episode_meets_no_new_network(pixel_task):
+    """Episodes run until the budget is spent, or until the policy has concentrated so much that a whole episode
+    revisits known networks; the run then says so instead of looping."""
+    got = {}
+    run = run_planted(pixel_task, "epnas", seed=0, options={"policy_lr": 0.05},
+                      on_strategy=lambda s: got.update(s=s))
+    s = got["s"]
+    assert s.converged and run.evaluations < s.budget == 1000
+    assert s.episodes_log[-1]["new_networks"] == 0 and "converged" in s.report()
+    assert s.extra_result()["epnas"]["converged"] is True

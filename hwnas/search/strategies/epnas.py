@@ -541,6 +541,7 @@ class EPNASSearch(Strategy):
             self.episodes_log.append({"episode": self.episode, "reward_mean": round(sum(flat) / len(flat), 5),
                                       "reward_max": round(max(flat), 5), "baseline": round(b, 5),
                                       "loss": round(float(loss.detach()), 5), "evaluated": len(self.history),
+                                      "new_networks": len(self.history) - evaluated,
                                       "policy_entropy": round(sum(entropies) / len(entropies), 4),
                                       "best_reward_arch": self.seeds[0], "wall_s": round(self.search_wall, 2)})
             self.save()
@@ -561,7 +562,7 @@ class EPNASSearch(Strategy):
     # -- outputs and resume ----------------------------------------------------------------------------------
     def extra_result(self) -> dict[str, Any]:
         best = self.best
-        return {"epnas": {"episodes_done": self.episode, "evaluated": len(self.history),
+        return {"epnas": {"episodes_done": self.episode, "evaluated": len(self.history), "converged": self.converged,
                           "search_wall_s": round(self.search_wall, 2),
                           "reward": self.rewards.get(best.arch) if best else None,
                           "actions_to_result": self.action_path(best.arch) if best else [],
@@ -570,9 +571,17 @@ class EPNASSearch(Strategy):
     def report(self) -> str:
         best = self.best
         n = len(self.action_path(best.arch)) if best else 0
-        return (f"{len(self.history)} sampled networks in {self.episode} episodes, {self.search_wall:.1f} s search "
-                "wall; "
+        early = (" (stopped before the budget: its last episode met no network it had not seen, the policy has "
+                 "converged)" if self.converged else "")
+        return (f"{len(self.history)} sampled networks in {self.episode} episodes{early}, {self.search_wall:.1f} s "
+                "search wall; "
                 f"the result is {n} action(s) from its seed (result.yaml: actions_to_result)")
+
+    @property
+    def converged(self) -> bool:
+        """The search ended on an episode that met no new network (``episodes=0`` runs until the budget)."""
+        log = self.episodes_log
+        return not self.params["episodes"] and bool(log) and log[-1].get("new_networks", 1) == 0
 
     def write_outputs(self, out_dir: str) -> None:
         if not self.episodes_log:
