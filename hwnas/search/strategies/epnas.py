@@ -21,11 +21,13 @@ A policy network progressively *morphs* networks instead of generating them from
 
 REINFORCE over episodes: N branches (8) each apply T steps (5) from a seed network -- a named arch, random
 satisfying archs, later the top N networks of the previous episode -- with the advantage
-Σ_{t'≥t} r_{t'} − (T − t)·b, where b is a moving average of the per-step reward (so that (T − t)·b estimates
-the return from step t).  The reward is r = accuracy · Π_i V(U_i) with V(U) = p^{max(max(0, U/Cu − 1),
-max(0, Cl/U − 1))} (:class:`ExponentialPenalty`): any mix of model size, FLOPs, compute intensity (FLOPs/byte)
-and LUT latency, each with upper and lower bounds.  Episodes run until the evaluation budget is spent (1,000
-networks by default, about the paper's 15 episodes of 8 x 10), or ``episodes`` of them.
+Σ_{t'≥t} r_{t'} − (T − t)·b(X_t), where b(X_t) is the reward of the network the action morphs (r(X_0) for the
+first step, r_{t−1} after it: the return of a branch that stops improving, so each action is credited with what
+it changes; ``baseline=moving``: a moving average of the per-step reward).  The reward is
+r = accuracy · Π_i V(U_i) with V(U) = p^{max(max(0, U/Cu − 1), max(0, Cl/U − 1))} (:class:`ExponentialPenalty`):
+any mix of model size, FLOPs, compute intensity (FLOPs/byte) and LUT latency, each with upper and lower bounds.
+Episodes run until the evaluation budget is spent (1,000 networks by default, about the paper's 15 episodes of
+8 x 10), or ``episodes`` of them.
 
 Defaults that differ from the paper's, each chosen on the planted-optimum task (docs/benchmarks.md, "Planted
 optimum"; the paper's values stay options):
@@ -406,9 +408,9 @@ class EPNASSearch(Strategy):
                Option("parts", str, "layer", "what one scale action moves: 'layer' (each layer its own part, the "
                       "paper's layer-by-layer search) or 'stage' (every layer of a stage together)",
                       choices=("stage", "layer")),
-               Option("baseline", str, "moving", "b(X_t) of the advantage: 'moving' (an average of past per-step "
-                      "rewards) or 'state' (the reward of the network the action morphs, X_t itself)",
-                      choices=("moving", "state")),
+               Option("baseline", str, "state", "b(X_t) of the advantage: 'state' (the reward of the network the "
+                      "action morphs, X_t itself, as the paper writes it) or 'moving' (an average of past per-step "
+                      "rewards)", choices=("moving", "state")),
                Option("baseline_decay", float, 0.9, "moving average of the baseline", min=0, max=1),
                Option("pp_steps", int, 5, "performance prediction: training steps per candidate (0: inherited "
                       "weights only)", min=0),
@@ -593,7 +595,7 @@ class EPNASSearch(Strategy):
         fig, ax = plt.subplots(figsize=(5, 3.6))
         ax.plot(ep, [r["reward_mean"] for r in self.episodes_log], marker="o", label="mean reward")
         ax.plot(ep, [r["reward_max"] for r in self.episodes_log], marker="^", label="best reward")
-        ax.plot(ep, [r["baseline"] for r in self.episodes_log], ls="--", label="baseline b")
+        ax.plot(ep, [r["baseline"] for r in self.episodes_log], ls="--", label="moving average of the reward")
         ax.set(xlabel="episode", ylabel="reward = accuracy x penalty", title="EPNAS: reward per episode")
         ax.legend(fontsize=8)
         save_figure(fig, os.path.join(out_dir, "rewards.png"), dpi=100)
