@@ -573,17 +573,18 @@ class EPNASSearch(Strategy):
     def report(self) -> str:
         best = self.best
         n = len(self.action_path(best.arch)) if best else 0
-        early = (" (stopped before the budget: its last episode met no network it had not seen, the policy has "
-                 "converged)" if self.converged else "")
+        early = (" (it ended on an episode that met no network it had not seen: the policy has converged)"
+                 if self.converged else "")
         return (f"{len(self.history)} sampled networks in {self.episode} episodes{early}, {self.search_wall:.1f} s "
                 "search wall; "
                 f"the result is {n} action(s) from its seed (result.yaml: actions_to_result)")
 
     @property
     def converged(self) -> bool:
-        """The search ended on an episode that met no new network (``episodes=0`` runs until the budget)."""
+        """The search ended on an episode that met no new network (the loop stops there, before its budget or
+        its episode count)."""
         log = self.episodes_log
-        return not self.params["episodes"] and bool(log) and log[-1].get("new_networks", 1) == 0
+        return bool(log) and log[-1].get("new_networks", 1) == 0
 
     def write_outputs(self, out_dir: str) -> None:
         if not self.episodes_log:

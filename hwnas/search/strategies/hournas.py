@@ -241,7 +241,8 @@ class HourNASSearch(JointSearch):
                Option("margin", float, 0.02, "proposals aim this far inside each bound", min=0, max=0.5),
                Option("proposal_draw", str, "softmax", "G of the resource term (proposals and stage 2): 'softmax' (the "
                       "expected resource) or 'gumbel' (a Gumbel-softmax draw's)", choices=("gumbel", "softmax")),
-               Option("proposal_tau", float, 0.5, "Gumbel-softmax temperature of the proposals' draws", min=1e-3),
+               Option("proposal_tau", float, 0.5, "Gumbel-softmax temperature of the proposals' draws (with "
+                      "proposal_draw=gumbel)", min=1e-3),
                Option("tau0", float, 5.0, "initial Gumbel temperature", min=1e-3),
                Option("tau_decay", float, 0.0, "temperature factor per step (the paper: 0.9999, for ImageNet's "
                       "thousands of steps; 0: the factor that brings tau0 to tau_final at the last step)", min=0,
