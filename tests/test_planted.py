@@ -14,7 +14,7 @@ from conftest import shared_path
 from hwnas.cost.layer_costs import LayerCosts
 from hwnas.lut import LatencyPredictor
 from hwnas.lut.importers import import_proxylessnas
-from hwnas.search.planted import PlantedTask, run_planted
+from hwnas.search.planted import PlantedTask, planted_strategy, run_planted
 from hwnas.space import get_space
 from hwnas.space.arch import Arch
 
@@ -100,13 +100,8 @@ def test_hournas_parameters_move_on_the_planted_task(pixel_task):
     def grab(s):
         start["theta_vital"] = [p.detach().clone() for p in s.theta_vital.parameters()]
 
-    from hwnas.search import get_strategy
-    from hwnas.constraints import HardFilter
-
     task = pixel_task
-    ctx = task.context()
-    s = get_strategy("hournas")(task.space, task.accuracy, HardFilter([task.constraint()], ctx.cost), None, 0,
-                                context=ctx, vital_epochs=1, epochs=2, proposal_iters=200)
+    s = planted_strategy(task, "hournas", options={"vital_epochs": 1, "epochs": 2, "proposal_iters": 200})
     grab(s)
     pi0 = s.pi.detach().clone()
     theta_at_proposals = {}
@@ -153,16 +148,10 @@ def test_epnas_runs_its_loop_with_uniform_actions_as_the_ablation(pixel_task):
 
 def test_an_epnas_search_is_reproducible_from_its_seed(pixel_task):
     """The policy's initial weights come from the search's seed: torch's global RNG state does not matter."""
-    from hwnas.constraints import HardFilter
-    from hwnas.search import get_strategy
-
-    task, ctx = pixel_task, pixel_task.context()
     policies = []
     for noise in (1, 2):
         torch.manual_seed(noise)
-        s = get_strategy("epnas")(task.space, task.accuracy, HardFilter([task.constraint()], ctx.cost), 40, 3,
-                                  context=ctx)
-        policies.append(s.policy.state_dict())
+        policies.append(planted_strategy(pixel_task, "epnas", seed=3, budget=40).policy.state_dict())
     assert all(torch.equal(policies[0][k], policies[1][k]) for k in policies[0])
 
 

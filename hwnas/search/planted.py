@@ -145,9 +145,6 @@ class PlantedTask:
     def constraint(self) -> Constraint:
         return Constraint(self.cost.metric, None, self.bound)
 
-    def hard_filter(self) -> HardFilter:
-        return HardFilter([self.constraint()], self.cost_model())
-
     def data(self, n_train: int = 3200, n_val: int = 64) -> Dataset:
         """Inputs that carry their label (a one-hot over the channels of a 1x1 image), so that the planted
         supernet's likelihood of the labels is exactly the planted accuracy."""
@@ -238,16 +235,21 @@ class PlantedRun:
                 "regret": self.regret, "evaluations": self.evaluations, "anytime": self.anytime, **self.extra}
 
 
+def planted_strategy(task: PlantedTask, strategy: str, seed: int = 0, budget: int | None = None,
+                     options: dict[str, Any] | None = None, out_dir: str | None = None) -> Strategy:
+    """``strategy`` set up on ``task`` (its context, the bound as the hard filter), not yet run."""
+    cls = get_strategy(strategy)
+    ctx = task.context(out_dir)
+    return cls(task.space, task.accuracy, HardFilter([task.constraint()], ctx.cost), budget, seed, context=ctx,
+               params=cls.validate(dict(options or {})))
+
+
 def run_planted(task: PlantedTask, strategy: str, seed: int = 0, budget: int | None = None,
                 options: dict[str, Any] | None = None, out_dir: str | None = None,
                 on_strategy: Callable[[Strategy], None] | None = None) -> PlantedRun:
     """One search of ``strategy`` on ``task`` through the strategy's own ``search()``; the regret of its
     result and of its best-so-far after every evaluation."""
-    cls = get_strategy(strategy)
-    params = cls.validate(dict(options or {}))
-    ctx = task.context(out_dir)
-    strat = cls(task.space, task.accuracy, HardFilter([task.constraint()], ctx.cost), budget, seed, context=ctx,
-                params=params)
+    strat = planted_strategy(task, strategy, seed, budget, options, out_dir)
     strat.run()
     if on_strategy:
         on_strategy(strat)
