@@ -29,7 +29,6 @@ report names the device.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -38,7 +37,6 @@ import numpy as np
 import torch
 from scipy import stats
 
-from hwnas.io import atomic_write_text
 from hwnas.lut import LatencyPredictor
 from hwnas.lut.measure import spread_archs
 from hwnas.lut.importers import import_proxylessnas
@@ -47,7 +45,7 @@ from hwnas.supernet.api import load_supernet, train_supernet
 from hwnas.supernet.levers import Recipe
 from hwnas.supernet.model import extract
 from hwnas.supernet.train import CKPT, TrainConfig, accuracy, load_checkpoint, recalibrate_bn, train
-from shared_data import PIXEL, cifar_splits
+from shared_data import PIXEL, Store, cifar_splits
 
 
 LEVERS = {"base": Recipe(), "sandwich": Recipe(sandwich=2), "distill": Recipe(sandwich=2, distill=True),
@@ -63,24 +61,6 @@ def resized(ds, size: int):
     r = lambda x: torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)  # noqa: E731
     return Dataset(ds.name, r(ds.x_train), ds.y_train, r(ds.x_val), ds.y_val, ds.num_classes, ds.flip,
                    max(1, ds.pad * size // ds.image_size))
-
-
-class Store:
-    """Results as JSON in ``out/results.json``, written after every finished piece."""
-
-    def __init__(self, out: str) -> None:
-        self.path = os.path.join(out, "results.json")
-        self.d = json.load(open(self.path)) if os.path.exists(self.path) else {}
-
-    def get(self, key: str):
-        return self.d.get(key)
-
-    def put(self, key: str, value) -> None:
-        if os.path.exists(self.path):  # another part may have written since: merge, ours wins for this key
-            self.d = {**json.load(open(self.path)), key: value}
-        else:
-            self.d[key] = value
-        atomic_write_text(self.path, json.dumps(self.d, indent=1))
 
 
 def progress_cb(label: str):

@@ -4,6 +4,9 @@
   on a supernet trained on the embedded ``digits`` data, over several seeds (below).
 * ``all [--data digits|cifar]``: every registered strategy under one latency bound, each result retrained
   standalone beside the median of random satisfying archs, with wall time and whether the bound was met.
+  Resumable: results.json, the supernet, every search and every retraining are kept in ``--out``
+  (runs/search-quality-DATA); re-running the same command goes on where it stopped, and more ``--seeds`` or
+  ``--random-baseline`` add to what is there.
 * ``fpnas-sampling``: FP-NAS's adaptive vs fixed K and coarse-to-fine vs joint-only, at small scale.
 
 Evolution vs random:
@@ -41,7 +44,7 @@ from hwnas.search import get_strategy
 from hwnas.search.supernet_eval import SupernetTrainer
 from hwnas.search.setup import ensure_lut, ensure_supernet
 from hwnas.space import get_space
-from shared_data import PIXEL, cifar_splits
+from shared_data import PIXEL, Store, cifar_splits
 
 STRATEGIES = ("random", "evolution")
 _W: dict = {}
@@ -150,7 +153,7 @@ def every_strategy(argv: list[str]) -> None:
     """Each registered strategy, over seeds, under one latency bound (from the same LUT as evo-vs-random: the
     published Pixel-1 one where ../shared has it, so nothing here is timed), scored by its supernet; then its result
     retrained standalone beside the median of random satisfying archs retrained the same way."""
-    import tempfile
+    import hashlib
 
     from hwnas.search import list_strategies
     from hwnas.search.driver import run_search
@@ -171,10 +174,20 @@ def every_strategy(argv: list[str]) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-images", type=int, default=8000,
                     help="--data cifar: training images of the copy's 50,000 (8000: the earlier figures' cut)")
+    ap.add_argument("--out", default=None, help="results and checkpoints; a run resumes from here "
+                    "[default: runs/search-quality-DATA]")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    work = a.out or os.path.join("runs", f"search-quality-{a.data}")
+    os.makedirs(work, exist_ok=True)
+    store = Store(work)
+    settings = {k: v for k, v in vars(a).items() if k not in ("threads", "out", "seeds", "random_baseline",
+                                                                "strategies")}
+    if store.get("settings") not in (None, settings):
+        raise SystemExit(f"error: {work} holds a run with other settings ({store.get('settings')}); "
+                         "use another --out")
+    store.put("settings", settings)
     data, test = _data(a.data, a.train_images)
-    work = tempfile.mkdtemp(prefix="hwnas-sq-")
     cost, src = _cost()
     lut = cost.predictor.lut
     rng = random.Random(0)
@@ -200,17 +213,25 @@ def every_strategy(argv: list[str]) -> None:
         else:
             done = a.epochs
             net, _ = train_supernet(sp, data, TrainConfig(epochs=a.epochs, lr=0.05), os.path.join(work, "sn"),
-                                    sharing="entangled")
+                                    sharing="entangled", resume=True)
         print(f"scoring supernet: entangled, {done} epochs", flush=True)
         return net
 
-    @functools.lru_cache(maxsize=None)  # two searches that return the same arch share its retraining
     def retrain(arch: str, seed: int = 0) -> tuple[float, float]:
+        """(held-out, test) accuracy of ``arch`` trained standalone; kept in results.json, so two searches that
+        return the same arch, and a resumed run, share it."""
+        key = f"{arch}|{seed}"
+        done = (store.get("retrained") or {}).get(key)
+        if done is not None:
+            return tuple(done)
         net = sp.build(sp.parse(arch))
         torch.manual_seed(seed)
+        tag = hashlib.sha1(key.encode()).hexdigest()[:12]
         train(net, lambda m, x, g: m(x), data, TrainConfig(epochs=a.retrain_epochs, lr=0.05, seed=seed),
-              os.path.join(work, f"t-{abs(hash((arch, seed)))}"), {"kind": "subnet"})
-        return accuracy(net, data.x_val, data.y_val), accuracy(net, test.x_val, test.y_val)
+              os.path.join(work, f"retrain-{tag}"), {"kind": "subnet"}, resume=True)
+        res = accuracy(net, data.x_val, data.y_val), accuracy(net, test.x_val, test.y_val)
+        store.put("retrained", {**(store.get("retrained") or {}), key: list(res)})
+        return res
 
     # the baseline first: a run cut short still has what every strategy is compared with
     base = []
@@ -222,15 +243,18 @@ def every_strategy(argv: list[str]) -> None:
     print(f"random satisfying archs retrained (n={len(base)}): median held-out {100 * med_ho:.2f}%, test "
           f"{100 * med_te:.2f}% (range {100 * min(b[1] for b in base):.2f}..{100 * max(b[1] for b in base):.2f}%)",
           flush=True)
-    rows = []
+    rows = store.get("rows") or []
     for name in a.strategies.split(","):
         cls = get_strategy(name)
         for seed in range(a.seeds):
+            if any(r["strategy"] == name and r["seed"] == seed for r in rows):
+                continue  # finished in an earlier run of this --out
             net = Supernet(sp, "entangled") if cls.trains_supernet else pretrained_supernet()
             t0 = time.time()
             plan = SearchPlan.make(cost.space, [bound], name, SMALL.get(name, {}),
                                    None if cls.trains_supernet else a.budget, lut, seed)
-            out = run_search(plan, net, data, os.path.join(work, f"{name}-{seed}"), {}, remeasure=False)
+            out = run_search(plan, net, data, os.path.join(work, f"{name}-{seed}"), {}, remeasure=False,
+                             resume=True)
             wall = time.time() - t0
             r = out.result
             ok = hard.ok(cost.space.parse(r["arch"]))
@@ -238,11 +262,12 @@ def every_strategy(argv: list[str]) -> None:
             rows.append({"strategy": name, "seed": seed, "supernet_acc": r["accuracy"], "retrained_heldout": ho,
                          "retrained_test": te, "latency_ms": r["latency"]["predicted_ms"], "met": ok,
                          "evaluated": r["evaluated"], "wall_s": wall, "report": r.get("report", "")})
+            store.put("rows", rows)
             print(f"  {name:<13} seed {seed}: supernet {100 * r['accuracy']:.2f}%  retrained held-out {100 * ho:.2f}% "
                   f"test {100 * te:.2f}%  latency {r['latency']['predicted_ms']:.1f} ms (bound met: {ok})  "
                   f"{r['evaluated']} evaluated  {wall:.0f} s  {r.get('report', '')}", flush=True)
     for name in a.strategies.split(","):
-        rs = [r for r in rows if r["strategy"] == name]
+        rs = [r for r in rows if r["strategy"] == name and r["seed"] < a.seeds]
         te = [100 * r["retrained_test"] for r in rs]
         sn_mean = statistics.mean(100 * r["supernet_acc"] for r in rs)
         print(f"{name:<13} retrained test {statistics.mean(te):.2f}% (seeds: {', '.join(f'{v:.2f}' for v in te)}) vs "

@@ -9,11 +9,13 @@ the full set arrived used (data_batch_1 alone, 10,000 images).
 
 from __future__ import annotations
 
+import json
 import os
 
 import torch
 
 from hwnas.data import Dataset, load_dataset
+from hwnas.io import atomic_write_text
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 CIFAR = os.path.join(SHARED, "data", "cifar10-batches-py")
@@ -36,3 +38,21 @@ def cifar_splits(holdout: int = 2000, seed: int = 0, train: int | None = None,
     test = Dataset("cifar10-copy-test", full.x_train[tr], full.y_train[tr], full.x_val, full.y_val, 10, flip=True,
                    pad=4)
     return search, test
+
+
+class Store:
+    """Results as JSON in ``out/results.json``, written after every finished piece."""
+
+    def __init__(self, out: str) -> None:
+        self.path = os.path.join(out, "results.json")
+        self.d = json.load(open(self.path)) if os.path.exists(self.path) else {}
+
+    def get(self, key: str):
+        return self.d.get(key)
+
+    def put(self, key: str, value) -> None:
+        if os.path.exists(self.path):  # another part may have written since: merge, ours wins for this key
+            self.d = {**json.load(open(self.path)), key: value}
+        else:
+            self.d[key] = value
+        atomic_write_text(self.path, json.dumps(self.d, indent=1))
