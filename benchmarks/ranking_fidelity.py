@@ -105,10 +105,11 @@ def main() -> None:
     deploy = get_space(a.space)
     if a.space == "proxyless":
         pred, unit = LatencyPredictor(import_proxylessnas(PIXEL), deploy), "ms (Pixel-1 LUT)"
-    else:  # no published LUT: spread over MACs
+    else:  # no published LUT: spread over a counter (BitOps where the space chooses bits, else MACs)
         from hwnas.constraints import CostModel
 
-        pred, unit = _MacsPredictor(CostModel(deploy)), "MMACs"
+        metric = "bitops" if a.space == "resnet" else "macs"
+        pred, unit = _CounterPredictor(CostModel(deploy), metric), f"M {metric}"
     archs = [str(x) for x in spread_archs(deploy, pred, a.archs, seed=11)]
     device = a.device if a.device == "cpu" else f"{a.device} ({torch.cuda.get_device_name(0)})"
     print(f"{a.space}: {len(archs)} archs spread over {pred.predict(deploy.parse(archs[0])):.0f}..."
@@ -250,17 +251,17 @@ def plateau(sp, arch: str, data, a, store: "Store") -> None:
     save_figure(fig, os.path.join(a.out, "plateau.png"))
 
 
-class _MacsPredictor:
-    """Spreads archs over MACs (in millions) where the space has no published LUT."""
+class _CounterPredictor:
+    """Spreads archs over an exact counter (in millions: MACs, BitOps) where the space has no published LUT."""
 
-    def __init__(self, cost) -> None:
-        self.cost = cost
+    def __init__(self, cost, metric: str) -> None:
+        self.cost, self.metric = cost, metric
 
     def layer_costs(self):
-        return self.cost.layer_costs("macs")
+        return self.cost.layer_costs(self.metric)
 
     def raw(self, arch) -> float:
-        return self.cost.metrics(arch, ["macs"])["macs"] / 1e6
+        return self.cost.metrics(arch, [self.metric])[self.metric] / 1e6
 
     predict = raw
 
