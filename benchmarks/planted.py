@@ -13,6 +13,11 @@ Prints per strategy and scale: median and mean regret (1 - acc(result) / acc(opt
 ``planted.png`` (anytime regret against evaluations, median over seeds).
 
     .venv/bin/python benchmarks/planted.py [--seeds 10] [--scales 0.5,1] [--strategies all] [--out runs/planted]
+        [--opt KEY=VALUE ...]
+
+``--opt`` sets a strategy option on top of the scaled ones (``--strategies hournas --opt vital_share=0.3 --opt
+epochs=8``); such runs are stored and reported under a label that names the options (``hournas[epochs=8,...]``), so
+they sit beside the default runs in one ``planted.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import statistics
 import time
 
 import numpy as np
+import yaml
 
 from hwnas.io import atomic_write_text
 from hwnas.lut import LatencyPredictor
@@ -76,12 +82,21 @@ def main() -> None:
     ap.add_argument("--strategies", default="all")
     ap.add_argument("--tightness", type=float, default=0.3)
     ap.add_argument("--out", default="runs/planted")
+    ap.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="a strategy option set on top of the scaled ones (repeatable; YAML value)")
     a = ap.parse_args()
+    extra = parse_opts(ap, a.opt)
+    tag = "[" + ",".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else ""
     import torch
 
     torch.set_num_threads(1)
     strategies = list_strategies() if a.strategies == "all" else a.strategies.split(",")
     scales = [float(s) for s in a.scales.split(",")]
+    for s in strategies:  # an unknown option fails here, before any search
+        try:
+            get_strategy(s).validate({**scaled_options(s, 1.0)[0], **extra})
+        except (KeyError, ValueError, TypeError) as e:
+            ap.error(f"--opt for {s}: {e}")
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, "planted.json")
     done = json.load(open(path)) if os.path.exists(path) else {}
@@ -89,8 +104,9 @@ def main() -> None:
         task = make_task(a.space, seed, a.tightness)
         for scale in scales:
             for s in strategies:
-                key = f"{a.space}|{s}|{scale:g}|{seed}"
+                key = f"{a.space}|{s}{tag}|{scale:g}|{seed}"
                 opts, budget = scaled_options(s, scale)
+                opts.update(extra)
                 params = json.loads(json.dumps(get_strategy(s).validate(dict(opts))))
                 if key in done and done[key].get("params") == params and done[key]["budget"] == budget:
                     continue  # finished with the same settings (a changed default reruns it)
@@ -99,14 +115,26 @@ def main() -> None:
                 done[key] = {**run.to_dict(), "wall_s": round(time.time() - t0, 2), "options": opts,
                              "params": params, "budget": budget, "optimum": task.optimum_accuracy, "bound": task.bound}
                 atomic_write_text(path, json.dumps(done))
-                print(f"seed {seed} scale {scale:g} {s:14s} regret {run.regret:.4f} evals {run.evaluations:5d} "
+                print(f"seed {seed} scale {scale:g} {s + tag:14s} regret {run.regret:.4f} evals {run.evaluations:5d} "
                       f"{time.time() - t0:6.1f} s", flush=True)
-    report(done, a.space, strategies, scales, a.out)
+    report(done, a.space, [s + tag for s in strategies], scales, a.out)
+
+
+def parse_opts(ap: argparse.ArgumentParser, items: list[str]) -> dict:
+    """``KEY=VALUE`` strings to an options dict (values read as YAML: ``0.3`` is a float, ``true`` a bool)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--opt {item!r}: write it as KEY=VALUE, e.g. --opt vital_share=0.3")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def report(done: dict, space: str, strategies: list[str], scales: list[float], out: str) -> None:
     print(f"\nplanted optimum on {space}: regret = 1 - acc(result)/acc(optimum), median over seeds")
-    print(f"{'strategy':14s} {'scale':>5s} {'runs':>4s} {'median':>8s} {'mean':>8s} {'<=0.5%':>7s} {'evals':>6s} "
+    w = max(14, *(len(s) for s in strategies))
+    print(f"{'strategy':{w}s} {'scale':>5s} {'runs':>4s} {'median':>8s} {'mean':>8s} {'<=0.5%':>7s} {'evals':>6s} "
           f"{'wall s':>7s}")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -118,7 +146,7 @@ def report(done: dict, space: str, strategies: list[str], scales: list[float], o
             reg = [r["regret"] for r in runs]
             within = sum(x <= 0.005 for x in reg) / len(reg)
             evals = statistics.median(r["evaluations"] for r in runs)
-            print(f"{s:14s} {scale:5g} {len(runs):4d} {statistics.median(reg):8.4f} {statistics.mean(reg):8.4f} "
+            print(f"{s:{w}s} {scale:5g} {len(runs):4d} {statistics.median(reg):8.4f} {statistics.mean(reg):8.4f} "
                   f"{within:7.0%} {evals:6.0f} {statistics.median(r['wall_s'] for r in runs):7.1f}")
             if scale == max(scales):
                 n = max(len(r["anytime"]) for r in runs)
