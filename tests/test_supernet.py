@@ -157,3 +157,29 @@ def test_checkpoint_of_an_older_layout_is_a_one_line_error_and_a_stale_cache_ent
     _, net, _ = setup.ensure_supernet("resnet", data, 1, 0, "separate")  # the stale cache entry is trained again
     assert all(len(layer.parents) == 1 for layer in net.choices)
     assert "choices.0.parents.1.conv1.0.weight" not in torch.load(ck, weights_only=False)["model"]
+
+
+def test_chance_warning_only_near_chance():
+    from hwnas.supernet.api import chance_warning
+
+    assert "near chance (0.100)" in chance_warning([{"train_acc": 0.5}, {"train_acc": 0.11}], 10)
+    assert chance_warning([{"train_acc": 0.11}, {"train_acc": 0.67}], 10) is None  # proxyless on digits, 4 epochs
+    assert chance_warning([{"train_acc": 0.004}], 1000) is None  # 4x chance of 1,000 classes
+    assert chance_warning([], 10) is None
+
+
+def test_a_supernet_at_chance_warns_in_train_supernet_and_in_the_search_that_uses_it(tmp_path):
+    """fbnet on digits after one epoch (22 steps) trains at chance (0.11 measured, docs/benchmarks.md): the
+    training command and a search scoring with that supernet both say so."""
+    sn = tmp_path / "sn"
+    r = subprocess.run([sys.executable, "-m", "hwnas", "train-supernet", "--space", "fbnet", "--epochs", "1",
+                        "--out", str(sn), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: the supernet's training accuracy" in r.stderr, r.stderr
+    assert "near chance" in yaml.safe_load(open(sn / "metrics.yaml"))["warnings"][0]
+    r = subprocess.run([sys.executable, "-m", "hwnas", "search", "--space", "fbnet", "--supernet", str(sn),
+                        "--strategy", "random", "--budget", "2", "--flops", "400M", "--out", str(tmp_path / "s"),
+                        "--quiet"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: the supernet's training accuracy" in r.stderr, r.stderr
+    assert any("near chance" in w for w in yaml.safe_load(open(tmp_path / "s" / "result.yaml"))["warnings"])

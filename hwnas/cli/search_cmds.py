@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from hwnas.cli.app import cli, emit_json, emitted, json_option, names_help, out, output_options
+from hwnas.cli.app import cli, emit_json, emitted, json_option, names_help, out, output_options, warn
 from hwnas.cli.options import (constraint_kwargs, constraint_options, runner_kwargs, runner_option_group,
                                supernet_lever_options)
 from hwnas.cli.progress import progress_bar
@@ -99,7 +99,7 @@ def search_cmd(space, strategy, opts, budget, lut_path, supernet_path, data, dev
         emit_json({**r, "out": out_dir})
         return
     for w in r.get("warnings", []):
-        click.echo(f"warning: {w}", err=True)
+        warn(w)
     if quiet:  # still the one-line result
         if "arch" in r:
             ms = r["latency"]["predicted_ms"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hwnas.cli.app import cli, emit_json, names_help, out, output_options
+from hwnas.cli.app import cli, emit_json, names_help, out, output_options, warn
 from hwnas.cli.options import constraint_kwargs, constraint_options, supernet_lever_options
 from hwnas.cli.progress import progress_bar
 from hwnas.data import data_usage
@@ -57,7 +57,10 @@ def train_supernet_cmd(space, data, epochs, out_dir, sampler, sharing, lut_path,
         return
     if as_json:
         emit_json(m)
-    elif not quiet:
+        return
+    for w in m.get("warnings", []):
+        warn(w)
+    if not quiet:
         last = m["history"][-1] if m["history"] else {}
         out.print(f"supernet trained: {m['epochs_done']} epochs, final loss {last.get('loss', float('nan')):.4f}, "
                   f"train acc {last.get('train_acc', float('nan')):.3f} -> {m['checkpoint']}")

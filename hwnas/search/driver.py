@@ -105,8 +105,9 @@ def run_search(plan: SearchPlan, supernet: Supernet, data: Dataset, out_dir: str
                 }
             )
         res.update(strat.extra_result())
-        if strat.warnings:
-            res["warnings"] = list(strat.warnings)
+        warnings = list(strat.warnings) + ([settings["supernet_warning"]] if settings.get("supernet_warning") else [])
+        if warnings:
+            res["warnings"] = warnings
         if strat.report():
             res["report"] = strat.report()
         outcome.result = res

@@ -31,7 +31,7 @@ from hwnas.search.setup import cached_lut, ensure_lut, ensure_supernet
 from hwnas.supernet.levers import DEFAULT_RECIPE, Recipe
 from hwnas.supernet.train import CKPT, load_checkpoint
 from hwnas.space.base import SearchSpace, get_space
-from hwnas.supernet.api import supernet_from_checkpoint
+from hwnas.supernet.api import chance_warning, supernet_from_checkpoint
 from hwnas.supernet.model import Supernet
 
 #: a bound below this fraction of the space's smallest network (measured once) fails before any profiling
@@ -162,7 +162,11 @@ class SearchJob:
         else:  # the cache holds it trained to exactly these epochs
             path, net, meta = ensure_supernet(self.space, data, self.supernet_epochs, self.seed, progress=progress,
                                               recipe=self.supernet_recipe)
+            ck = load_checkpoint(path)
             epochs = self.supernet_epochs
-        return net, path, {"supernet_epochs": epochs, "supernet_sharing": meta.get("sharing"),
-                           "supernet_recipe": meta.get("recipe", Recipe().to_dict()),
-                           "supernet_data": meta.get("data")}
+        info = {"supernet_epochs": epochs, "supernet_sharing": meta.get("sharing"),
+                "supernet_recipe": meta.get("recipe", Recipe().to_dict()), "supernet_data": meta.get("data")}
+        warning = chance_warning(ck.get("history", []), data.num_classes)
+        if warning:
+            info["supernet_warning"] = warning
+        return net, path, info

@@ -64,6 +64,23 @@ def train_supernet(space: SearchSpace, data: Dataset, cfg: TrainConfig, out_dir:
     return net, res
 
 
+#: a supernet whose last training epoch stays under this multiple of chance accuracy gives scores that do not rank
+CHANCE_MARGIN = 2.0
+
+
+def chance_warning(history: list[dict[str, float]], num_classes: int) -> str | None:
+    """A warning when a supernet's last training epoch is near chance accuracy, so that its scores would be
+    noise.  Measured on ``fbnet`` and ``spos`` (docs/benchmarks.md, "Why the ``fbnet`` supernet stays at chance"):
+    separate candidates at layers without a shortcut hold a single-path supernet there for hundreds of steps."""
+    acc = history[-1].get("train_acc") if history else None
+    chance = 1 / max(num_classes, 1)
+    if acc is None or num_classes < 2 or acc >= CHANCE_MARGIN * chance:
+        return None
+    return (f"the supernet's training accuracy in its last epoch is {acc:.3f}, near chance ({chance:.3f}), so its "
+            "scores will not rank archs: train it longer, or see the README's 'Which spaces a one-shot supernet "
+            "learns quickly'")
+
+
 def pact_levels(net: Supernet) -> dict[str, float]:
     """Every PACT clipping level of a supernet by layer, conv and activation bits (``s1b1/g0__conv1__0__a4``)."""
     return {f"{net.space.layers[i].name}/{k}": round(float(v.detach()), 4) for i, layer in enumerate(net.choices)
@@ -144,6 +161,9 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
                "recipe": recipe.describe(), "warmup_epochs": warmup_epochs, "label_smoothing": label_smoothing,
                "history": res.history, "checkpoint": res.checkpoint,
                "ranks_identical": len(set(res.rank_digests)) == 1 if res.rank_digests else None}
+    warning = chance_warning(res.history, ds.num_classes) if not res.interrupted else None
+    if warning:
+        metrics["warnings"] = [warning]
     if any(layer.alphas for layer in net.choices):  # where each clipping level ended (layer/conv, activation bits)
         metrics["pact_init"] = str(pact_init)
         metrics["pact_levels"] = pact_levels(net)
@@ -155,4 +175,4 @@ def train_supernet_job(space: str, data: str, out_dir: str, epochs: int = 10, sa
 
 
 __all__ = ["uniform_sampler", "constrained_sampler", "train_supernet", "train_supernet_job", "load_supernet",
-           "evaluate", "pact_levels", "TrainConfig"]
+           "evaluate", "pact_levels", "chance_warning", "TrainConfig"]
