@@ -20,7 +20,8 @@ the same); the test batch is only for reporting.  ``--first-batch-only`` reprodu
 
 Shows progress, writes every finished piece to ``--out`` (JSON + checkpoints) and resumes from it, so it can run
 in the background (``nohup ... &``), and in parts (``--part supernets``, ``--part standalone`` -- two processes
-can run them side by side on the same ``--out`` -- then ``--part report``).  ``--device cuda`` trains on a GPU; the
+can run them side by side on the same ``--out``, and ``--shard 0/2``, ``--shard 1/2`` split the standalone part
+between two more -- then ``--part report``).  ``--device cuda`` trains on a GPU; the
 report names the device.
 
     .venv/bin/python benchmarks/ranking_fidelity.py [--out runs/ranking] [--threads 1] [--part all]
@@ -95,7 +96,16 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sharing", default="entangled")
+    ap.add_argument("--shard", default="0/1", metavar="I/N",
+                    help="--part standalone: train only every N-th job from the I-th, so N processes share the work")
     a = ap.parse_args()
+    try:
+        shard, shards = map(int, a.shard.split("/"))
+        assert 0 <= shard < shards
+    except (ValueError, AssertionError):
+        ap.error(f"--shard {a.shard!r}: give I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two processes")
+    if shards > 1 and a.part != "standalone":
+        ap.error("--shard splits --part standalone only; run --part report once every shard has finished")
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
     store = Store(a.out)
@@ -163,7 +173,7 @@ def main() -> None:
     jobs = [(x, 0) for x in archs] + [(x, s) for x in archs[:: max(1, len(archs) // a.repeats)][: a.repeats]
                                       for s in (1, 2)]
     standalone = store.get("standalone") or {}
-    for x, seed in jobs if a.part in ("all", "standalone") else []:
+    for x, seed in jobs[shard::shards] if a.part in ("all", "standalone") else []:
         key = f"{x}|{seed}"
         if key in standalone:
             continue
