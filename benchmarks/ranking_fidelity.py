@@ -190,13 +190,13 @@ def main() -> None:
             return
         standalone[key] = {"heldout": accuracy(net, data.x_val, data.y_val),
                            "test": accuracy(net, test.x_val, test.y_val)}
-        standalone = {**(store.get("standalone") or {}), **standalone}
-        store.put("standalone", standalone)
+        store.put("standalone", {key: standalone[key]}, merge=True)
         print(f"arch {archs.index(x)} seed {seed}: held-out {standalone[key]['heldout']:.4f}, test "
               f"{standalone[key]['test']:.4f}; {time.time() - t0:.0f} s", flush=True)
     # 3. report
     if a.part in ("supernets", "standalone"):
         return
+    standalone = Store(a.out).get("standalone") or {}  # with every part's runs (other processes may have added)
     # the reference: seed 0, or the mean over every seed that all archs have (--repeats equal to --archs)
     seeds = [s for s in (0, 1, 2) if all(f"{x}|{s}" in standalone for x in archs)]
     ref = "seed 0" if len(seeds) == 1 else f"mean of {len(seeds)} seeds"

@@ -230,7 +230,7 @@ def every_strategy(argv: list[str]) -> None:
         train(net, lambda m, x, g: m(x), data, TrainConfig(epochs=a.retrain_epochs, lr=0.05, seed=seed),
               os.path.join(work, f"retrain-{tag}"), {"kind": "subnet"}, resume=True)
         res = accuracy(net, data.x_val, data.y_val), accuracy(net, test.x_val, test.y_val)
-        store.put("retrained", {**(store.get("retrained") or {}), key: list(res)})
+        store.put("retrained", {key: list(res)}, merge=True)
         return res
 
     # the baseline first: a run cut short still has what every strategy is compared with

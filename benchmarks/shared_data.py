@@ -9,6 +9,7 @@ the full set arrived used (data_batch_1 alone, 10,000 images).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 
@@ -50,9 +51,12 @@ class Store:
     def get(self, key: str):
         return self.d.get(key)
 
-    def put(self, key: str, value) -> None:
-        if os.path.exists(self.path):  # another part may have written since: merge, ours wins for this key
-            self.d = {**json.load(open(self.path)), key: value}
-        else:
-            self.d[key] = value
-        atomic_write_text(self.path, json.dumps(self.d, indent=1))
+    def put(self, key: str, value, merge: bool = False) -> None:
+        """Store ``value`` under ``key``.  Parts run as separate processes on one ``out`` (``--part``, ``--shard``):
+        under a lock, the file is re-read and only ``key`` changes; ``merge`` adds a dict's entries to those
+        already there, so two processes filling one dict do not drop each other's."""
+        with open(self.path + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.d = json.load(open(self.path)) if os.path.exists(self.path) else self.d
+            self.d[key] = {**(self.d.get(key) or {}), **value} if merge else value
+            atomic_write_text(self.path, json.dumps(self.d, indent=1))
