@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
 
@@ -101,10 +102,9 @@ def main() -> None:
     ap.add_argument("--shard", default="0/1", metavar="I/N",
                     help="--part standalone: train only every N-th job from the I-th, so N processes share the work")
     a = ap.parse_args()
-    try:
-        shard, shards = map(int, a.shard.split("/"))
-        assert 0 <= shard < shards
-    except (ValueError, AssertionError):
+    m = re.fullmatch(r"(\d+)/(\d+)", a.shard)
+    shard, shards = (int(m[1]), int(m[2])) if m else (0, 0)
+    if not shard < shards:
         ap.error(f"--shard {a.shard!r}: give I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two processes")
     if shards > 1 and a.part != "standalone":
         ap.error("--shard splits --part standalone only; run --part report once every shard has finished")
@@ -199,9 +199,15 @@ def main() -> None:
     standalone = Store(a.out).get("standalone") or {}  # with every part's runs (other processes may have added)
     # the reference: seed 0, or the mean over every seed that all archs have (--repeats equal to --archs)
     seeds = [s for s in (0, 1, 2) if all(f"{x}|{s}" in standalone for x in archs)]
+    if not seeds:
+        missing = sum(f"{x}|0" not in standalone for x in archs)
+        raise SystemExit(f"{a.out}: {missing} of {len(archs)} archs have no standalone result yet; run --part "
+                         "standalone (every shard) with the same options before the report")
     ref = "seed 0" if len(seeds) == 1 else f"mean of {len(seeds)} seeds"
-    mean_of = lambda part, ss: np.array([statistics.mean(standalone[f"{x}|{s}"][part] for s in ss)  # noqa: E731
-                                         for x in archs])
+
+    def mean_of(part: str, ss: list[int]) -> np.ndarray:
+        return np.array([statistics.mean(standalone[f"{x}|{s}"][part] for s in ss) for x in archs])
+
     alone, alone_test = mean_of("heldout", seeds), mean_of("test", seeds)
     print(f"\nstandalone accuracy (held-out part, {ref}): {alone.min():.4f}..{alone.max():.4f}; test batch "
           f"{alone_test.min():.4f}..{alone_test.max():.4f}")
