@@ -10,12 +10,13 @@ the same); the test batch is only for reporting.  ``--first-batch-only`` reprodu
    in-place distillation; ``fair`` = FairNAS strict fairness; ``fair+distill``; see hwnas/supernet/levers.py).
 2. Pick ``--archs`` archs spread over the space's latency range (the published Pixel-1 LUT's sum of ops, so
    nothing is measured here) and train each one standalone from scratch with one recipe (``--epochs``); a few
-   of them (``--repeats``) again with two other seeds, to show the noise of standalone training itself.  With
-   ``--repeats`` equal to ``--archs`` every arch has three seeds and the reference is their mean (the noise
-   ceiling below then uses the noise of a three-seed mean, sd/√3); τ against seed 0 alone is printed beside it.
+   of them (``--repeats``) again with more seeds (``--standalone-seeds`` in all, default 3), to show the noise of
+   standalone training itself.  With ``--repeats`` equal to ``--archs`` every arch has those seeds and the
+   reference is their mean (the noise ceiling below then uses the noise of that mean, sd/√k); τ against seed 0
+   alone is printed beside it.
 3. Report Kendall τ and Spearman ρ (with p-values) between supernet accuracy (inherited weights + BN
    recalibration, held-out part) and standalone accuracy (held-out part), the top-k overlap, and the standalone
-   noise: the sd over three seeds of the repeated archs, and the τ that two standalone runs of all archs would
+   noise: the sd over the seeds of the repeated archs, and the τ that two standalone runs of all archs would
    show between themselves with that sd (simulated, and labelled so): a supernet cannot be expected to agree
    with one standalone run much better than that.  A diagnostic of evaluation noise (2,000 held-out images give
    a binomial sd of about 1.1 points): τ with both sides scored on the 10,000-image test batch.
@@ -92,8 +93,13 @@ def main() -> None:
     ap.add_argument("--plateau-epochs", type=int, default=40,
                     help="--part plateau: the middle arch trained this long, held-out accuracy after every epoch")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=2, help="archs trained again with two more seeds")
+    ap.add_argument("--repeats", type=int, default=2, help="archs trained again with more seeds")
+    ap.add_argument("--standalone-seeds", type=int, default=3,
+                    help="seeds per repeated arch (0..k-1); more seeds make a quieter reference")
     ap.add_argument("--supernet-epochs", default="15", help="comma list: one supernet per value (and sharing)")
+    ap.add_argument("--supernet-seeds", default="0",
+                    help="comma list: each supernet trained once per seed (init, data order, paths); the report "
+                         "gives tau's spread over seeds and the tau of their mean score")
     ap.add_argument("--epochs", type=int, default=15, help="standalone training epochs per arch")
     ap.add_argument("--bn-batches", default="20", help="comma list: BN recalibration batches before scoring")
     ap.add_argument("--holdout", type=int, default=2000)
@@ -106,6 +112,8 @@ def main() -> None:
     shard, shards = (int(m[1]), int(m[2])) if m else (0, 0)
     if not shard < shards:
         ap.error(f"--shard {a.shard!r}: give I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two processes")
+    if a.standalone_seeds < 1:
+        ap.error("--standalone-seeds must be at least 1 (seed 0 is every arch's reference run)")
     if shards > 1 and a.part != "standalone":
         ap.error("--shard splits --part standalone only; run --part report once every shard has finished")
     torch.set_num_threads(a.threads)
@@ -136,12 +144,12 @@ def main() -> None:
     # 1. supernets: one per (sharing, epochs); each is scored on the same archs, per BN recalibration size
     sn_acc: dict[str, dict[str, float]] = {}
     sn_test: dict[str, dict[str, float]] = {}  # diagnostic only: scored on the 10,000-image test batch
-    plan = [(s, e, lv) for s in a.sharing.split(",") for e in map(int, a.supernet_epochs.split(","))
-            for lv in a.levers.split(",")]
-    for sharing, epochs, lever in plan:
+    plan = [(s, e, lv, sd) for s in a.sharing.split(",") for e in map(int, a.supernet_epochs.split(","))
+            for lv in a.levers.split(",") for sd in map(int, a.supernet_seeds.split(","))]
+    for sharing, epochs, lever, sn_seed in plan:
             if a.part == "standalone":
                 break
-            name = f"{sharing}-e{epochs}-{lever}"
+            name = f"{sharing}-e{epochs}-{lever}" + (f"-s{sn_seed}" if sn_seed else "")  # seed 0: the old names
             d = os.path.join(a.out, f"supernet-{name}")
             ck = os.path.join(d, CKPT)
             done = f"supernet_acc/{name}-bn{a.bn_batches.split(',')[-1]}"
@@ -153,7 +161,7 @@ def main() -> None:
                 continue
             if not (os.path.exists(ck) and int(load_checkpoint(ck).get("epoch", 0)) >= epochs):
                 t1 = time.time()
-                train_supernet(sp, data, TrainConfig(epochs=epochs, lr=0.05, seed=0), d, resume=True,
+                train_supernet(sp, data, TrainConfig(epochs=epochs, lr=0.05, seed=sn_seed), d, resume=True,
                                progress=progress_cb(f"supernet {name}"), sharing=sharing, recipe=LEVERS[lever],
                                device=a.device)
                 store.put(f"supernet_wall/{name}", round(time.time() - t1, 1))
@@ -169,11 +177,11 @@ def main() -> None:
                 store.put(key, accs)
                 store.put(f"supernet_test/{name}-bn{bn}", on_test)
                 sn_acc[f"{name}-bn{bn}"], sn_test[f"{name}-bn{bn}"] = accs, on_test
-                print(f"supernet ({sharing}, {epochs} epochs, {lever}) scored {len(accs)} archs after {bn} BN "
-                      f"recalibration batches; {time.time() - t0:.0f} s", flush=True)
+                print(f"supernet ({sharing}, {epochs} epochs, {lever}, seed {sn_seed}) scored {len(accs)} archs "
+                      f"after {bn} BN recalibration batches; {time.time() - t0:.0f} s", flush=True)
     # 2. standalone training
     jobs = [(x, 0) for x in archs] + [(x, s) for x in archs[:: max(1, len(archs) // a.repeats)][: a.repeats]
-                                      for s in (1, 2)]
+                                      for s in range(1, a.standalone_seeds)]
     standalone = store.get("standalone") or {}
     for x, seed in jobs[shard::shards] if a.part in ("all", "standalone") else []:
         key = f"{x}|{seed}"
@@ -198,7 +206,7 @@ def main() -> None:
         return
     standalone = Store(a.out).get("standalone") or {}  # with every part's runs (other processes may have added)
     # the reference: seed 0, or the mean over every seed that all archs have (--repeats equal to --archs)
-    seeds = [s for s in (0, 1, 2) if all(f"{x}|{s}" in standalone for x in archs)]
+    seeds = [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in archs)]
     if not seeds:
         missing = sum(f"{x}|0" not in standalone for x in archs)
         raise SystemExit(f"{a.out}: {missing} of {len(archs)} archs have no standalone result yet; run --part "
@@ -212,19 +220,50 @@ def main() -> None:
     print(f"\nstandalone accuracy (held-out part, {ref}): {alone.min():.4f}..{alone.max():.4f}; test batch "
           f"{alone_test.min():.4f}..{alone_test.max():.4f}")
     rep = sorted({x for x, s in jobs if s > 0})
-    sds = [statistics.stdev([standalone[f"{x}|{s}"]["heldout"] for s in (0, 1, 2)]) for x in rep]
-    if rep:
+    rep_seeds = [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in rep)]
+    sds = [statistics.stdev([standalone[f"{x}|{s}"]["heldout"] for s in rep_seeds]) for x in rep]
+    if rep and len(rep_seeds) > 1:
         sd = statistics.mean(sds)
         ref_sd = sd / len(seeds) ** 0.5  # the noise of one reference: a mean of len(seeds) runs
         rng = np.random.default_rng(0)
         sim = [stats.kendalltau(alone + rng.normal(0, ref_sd, len(alone)),
                                 alone + rng.normal(0, ref_sd, len(alone))).statistic for _ in range(2000)]
-        print(f"standalone noise: sd over 3 seeds {100 * sd:.2f} points (mean of {len(rep)} archs); "
+        print(f"standalone noise: sd over {len(rep_seeds)} seeds {100 * sd:.2f} points (mean of {len(rep)} archs); "
               f"range of means {100 * (alone.max() - alone.min()):.2f} points; Kendall tau between two standalone "
               f"references ({ref}) with that noise (simulated, 2000 draws): median {np.median(sim):.3f} "
               f"(10-90% {np.quantile(sim, 0.1):.3f}..{np.quantile(sim, 0.9):.3f})")
-        store.put("noise", {"sd": sd, "reference": ref, "simulated_tau_two_runs": float(np.median(sim))})
+        perfect, need = perfect_ranker(alone, sd, len(seeds), rng)
+        print(f"a perfect ranker (the archs' expected standalone accuracy; spread estimated as the variance of the "
+              f"references less their noise, Gaussian, simulated) against this reference: Kendall tau median "
+              f"{np.median(perfect):.3f} (10-90% {np.quantile(perfect, 0.1):.3f}..{np.quantile(perfect, 0.9):.3f}, "
+              f"P(tau >= 0.7) {np.mean(perfect >= 0.7):.2f}); its median reaches 0.7 with "
+              + (f"{need} seeds per arch" if need else "more than 30 seeds per arch"))
+        store.put("noise", {"sd": sd, "reference": ref, "simulated_tau_two_runs": float(np.median(sim)),
+                            "simulated_tau_perfect_ranker": float(np.median(perfect)),
+                            "seeds_for_perfect_ranker_tau_0.7": need})
     seed0 = mean_of("heldout", [0])
+    # no training at all: how well the deployed model's size ranks the archs (the bar a supernet has to clear)
+    for metric, fn in baselines(deploy, pred, a.space).items():
+        v = np.array([fn(deploy.parse(x)) for x in archs])
+        tau = stats.kendalltau(v, alone)
+        print(f"baseline, no training ({metric}, larger = better): Kendall tau {tau.statistic:.3f} "
+              f"(p {tau.pvalue:.3g}) against {ref}")
+        store.put(f"baseline/{metric}", {"kendall_tau": tau.statistic, "kendall_p": tau.pvalue, "reference": ref})
+    # the supernets that differ only in their seed: tau's spread over seeds, and the tau of their mean score
+    groups: dict[str, list[str]] = {}
+    for name in sn_acc:
+        groups.setdefault(re.sub(r"-s\d+(?=-bn\d+$)", "", name), []).append(name)
+    for group, names in groups.items():
+        if len(names) < 2:
+            continue
+        taus = [stats.kendalltau([sn_acc[n][x] for x in archs], alone).statistic for n in names]
+        ens = np.mean([[sn_acc[n][x] for x in archs] for n in names], axis=0)
+        tau = stats.kendalltau(ens, alone)
+        print(f"supernet ({group}) over {len(names)} seeds: Kendall tau {statistics.mean(taus):.3f} +- "
+              f"{statistics.stdev(taus):.3f} (min {min(taus):.3f}, max {max(taus):.3f}); their mean score: "
+              f"Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g})")
+        store.put(f"seeds/{group}", {"seeds": len(names), "kendall_taus": taus, "kendall_tau_of_mean": tau.statistic,
+                                     "kendall_p_of_mean": tau.pvalue, "reference": ref})
     for name, accs in sn_acc.items():
         s = np.array([accs[x] for x in archs])
         tau = stats.kendalltau(s, alone)
@@ -276,6 +315,36 @@ def plateau(sp, arch: str, data, a, store: "Store") -> None:
            title=f"standalone curve, {a.size} px, {len(data.y_train)} images")
     ax.legend(fontsize=8)
     save_figure(fig, os.path.join(a.out, "plateau.png"))
+
+
+def perfect_ranker(alone: np.ndarray, sd: float, seeds: int, rng, draws: int = 1000):
+    """The τ that a ranker knowing each arch's *expected* standalone accuracy would score against a reference
+    that is a mean of ``seeds`` runs with per-run noise ``sd`` -- the most any supernet can show against it.
+    The expected accuracies are drawn Gaussian with the spread the references show less their noise (an
+    estimate, labelled so in the report).  Also returns the fewest seeds per arch (up to 30) for which that τ's
+    median reaches 0.7, or None."""
+    true_sd = max(float(np.var(alone, ddof=1)) - sd ** 2 / seeds, 0.0) ** 0.5
+    if true_sd == 0.0:  # the references differ by no more than their noise: there is no order to find
+        return np.zeros(draws), None
+
+    def taus(k: int) -> np.ndarray:
+        t = rng.normal(0, true_sd, (draws, len(alone)))
+        r = t + rng.normal(0, sd / k ** 0.5, t.shape)
+        return np.array([stats.kendalltau(a, b).statistic for a, b in zip(t, r)])
+
+    need = next((k for k in range(1, 31) if np.median(taus(k)) >= 0.7), None)
+    return taus(seeds), need
+
+
+def baselines(deploy, pred, space: str) -> dict:
+    """Scores that need no training (larger = predicted better): the deployed model's MACs and parameters, and
+    its latency (the LUT's, or the counter the archs were spread over)."""
+    from hwnas.constraints import CostModel
+
+    cost = CostModel(deploy)
+    out = {m: (lambda arch, m=m: cost.metrics(arch, [m])[m]) for m in ("macs", "params")}
+    out["latency" if space == "proxyless" else pred.metric] = pred.predict
+    return out
 
 
 class _CounterPredictor:
