@@ -20,6 +20,11 @@ the same); the test batch is only for reporting.  ``--first-batch-only`` reprodu
    show between themselves with that sd (simulated, and labelled so): a supernet cannot be expected to agree
    with one standalone run much better than that.  A diagnostic of evaluation noise (2,000 held-out images give
    a binomial sd of about 1.1 points): τ with both sides scored on the 10,000-image test batch.
+   Two bars beside it: the τ of no training at all (the deployed model's MACs, parameters, latency), which a
+   supernet has to beat to be worth its cost; and the τ a perfect ranker would score against the reference
+   (simulated), the most any supernet can show -- with the number of standalone seeds that would lift it to 0.7.
+   With ``--supernet-seeds`` (a comma list) every supernet is trained once per seed, and the report gives τ's
+   spread over those seeds and the τ of their mean score: one supernet's τ is itself a sample.
 
 Shows progress, writes every finished piece to ``--out`` (JSON + checkpoints) and resumes from it, so it can run
 in the background (``nohup ... &``), and in parts (``--part supernets``, ``--part standalone`` -- two processes
