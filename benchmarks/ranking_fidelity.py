@@ -248,8 +248,10 @@ def main() -> None:
                             "seeds_for_perfect_ranker_tau_0.7": need})
     seed0 = mean_of("heldout", [0])
     # no training at all: how well the deployed model's size ranks the archs (the bar a supernet has to clear)
+    macs = None
     for metric, fn in baselines(deploy, pred, a.space).items():
         v = np.array([fn(deploy.parse(x)) for x in archs])
+        macs = v if metric == "macs" else macs
         tau = stats.kendalltau(v, alone)
         print(f"baseline, no training ({metric}, larger = better): Kendall tau {tau.statistic:.3f} "
               f"(p {tau.pvalue:.3g}) against {ref}")
@@ -277,17 +279,18 @@ def main() -> None:
         st = np.array([sn_test[name][x] for x in archs])
         tau_t = stats.kendalltau(st, alone_test)
         tau_0 = stats.kendalltau(s, seed0)
+        size = stats.kendalltau(s, macs).statistic  # how far the score follows size (the reference's: macs row)
         print(f"supernet ({name}): accuracy {s.min():.4f}..{s.max():.4f}; against {ref}: "
               f"Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g}), Spearman rho {rho.statistic:.3f} "
               f"(p {rho.pvalue:.3g}); top-3 overlap {top[3]}/3, top-5 {top[5]}/5; diagnostic, both scored on the "
               f"10,000-image test batch: Kendall tau {tau_t.statistic:.3f} (p {tau_t.pvalue:.3g})"
               + (f"; against seed 0 alone: Kendall tau {tau_0.statistic:.3f} (p {tau_0.pvalue:.3g})"
-                 if len(seeds) > 1 else ""))
+                 if len(seeds) > 1 else "") + f"; Kendall tau with MACs {size:.3f}")
         store.put(f"fidelity/{name}", {"kendall_tau": tau.statistic, "kendall_p": tau.pvalue,
                                        "spearman_rho": rho.statistic, "spearman_p": rho.pvalue, "top3": top[3],
                                        "top5": top[5], "standalone_epochs": a.epochs, "reference": ref,
                                        "kendall_tau_test_batch": tau_t.statistic,
-                                       "kendall_tau_seed0": tau_0.statistic})
+                                       "kendall_tau_seed0": tau_0.statistic, "kendall_tau_with_macs": size})
     print(f"wall {time.time() - t0:.0f} s")
 
 
