@@ -248,10 +248,8 @@ def main() -> None:
                             "seeds_for_perfect_ranker_tau_0.7": need})
     seed0 = mean_of("heldout", [0])
     # no training at all: how well the deployed model's size ranks the archs (the bar a supernet has to clear)
-    macs = None
-    for metric, fn in baselines(deploy, pred, a.space).items():
-        v = np.array([fn(deploy.parse(x)) for x in archs])
-        macs = v if metric == "macs" else macs
+    base = {m: np.array([fn(deploy.parse(x)) for x in archs]) for m, fn in baselines(deploy, pred, a.space).items()}
+    for metric, v in base.items():
         tau = stats.kendalltau(v, alone)
         print(f"baseline, no training ({metric}, larger = better): Kendall tau {tau.statistic:.3f} "
               f"(p {tau.pvalue:.3g}) against {ref}")
@@ -279,7 +277,7 @@ def main() -> None:
         st = np.array([sn_test[name][x] for x in archs])
         tau_t = stats.kendalltau(st, alone_test)
         tau_0 = stats.kendalltau(s, seed0)
-        size = stats.kendalltau(s, macs).statistic  # how far the score follows size (the reference's: macs row)
+        size = stats.kendalltau(s, base["macs"]).statistic  # how far the score follows size (the reference's: macs row)
         print(f"supernet ({name}): accuracy {s.min():.4f}..{s.max():.4f}; against {ref}: "
               f"Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g}), Spearman rho {rho.statistic:.3f} "
               f"(p {rho.pvalue:.3g}); top-3 overlap {top[3]}/3, top-5 {top[5]}/5; diagnostic, both scored on the "
