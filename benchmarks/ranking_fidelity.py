@@ -38,6 +38,7 @@ report names the device.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import statistics
@@ -211,7 +212,11 @@ def main() -> None:
         return
     standalone = Store(a.out).get("standalone") or {}  # with every part's runs (other processes may have added)
     # the reference: seed 0, or the mean over every seed that all archs have (--repeats equal to --archs)
-    seeds = [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in archs)]
+    def complete(xs) -> list[int]:
+        """The seeds every arch of ``xs`` has a standalone result for."""
+        return [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in xs)]
+
+    seeds = complete(archs)
     if not seeds:
         missing = sum(f"{x}|0" not in standalone for x in archs)
         raise SystemExit(f"{a.out}: {missing} of {len(archs)} archs have no standalone result yet; run --part "
@@ -225,7 +230,7 @@ def main() -> None:
     print(f"\nstandalone accuracy (held-out part, {ref}): {alone.min():.4f}..{alone.max():.4f}; test batch "
           f"{alone_test.min():.4f}..{alone_test.max():.4f}")
     rep = sorted({x for x, s in jobs if s > 0})
-    rep_seeds = [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in rep)]
+    rep_seeds = complete(rep)
     sds = [statistics.stdev([standalone[f"{x}|{s}"]["heldout"] for s in rep_seeds]) for x in rep]
     if rep and len(rep_seeds) > 1:
         sd = statistics.mean(sds)
@@ -277,7 +282,7 @@ def main() -> None:
         st = np.array([sn_test[name][x] for x in archs])
         tau_t = stats.kendalltau(st, alone_test)
         tau_0 = stats.kendalltau(s, seed0)
-        size = stats.kendalltau(s, base["macs"]).statistic  # how far the score follows size (the reference's: macs row)
+        size = stats.kendalltau(s, base["macs"]).statistic  # how far the score follows size (compare the baseline)
         print(f"supernet ({name}): accuracy {s.min():.4f}..{s.max():.4f}; against {ref}: "
               f"Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g}), Spearman rho {rho.statistic:.3f} "
               f"(p {rho.pvalue:.3g}); top-3 overlap {top[3]}/3, top-5 {top[5]}/5; diagnostic, both scored on the "
@@ -333,6 +338,7 @@ def perfect_ranker(alone: np.ndarray, sd: float, seeds: int, rng, draws: int = 1
     if true_sd == 0.0:  # the references differ by no more than their noise: there is no order to find
         return np.zeros(draws), None
 
+    @functools.cache  # the search below and the returned draws share the k = seeds one
     def taus(k: int) -> np.ndarray:
         t = rng.normal(0, true_sd, (draws, len(alone)))
         r = t + rng.normal(0, sd / k ** 0.5, t.shape)
