@@ -231,9 +231,8 @@ def main() -> None:
           f"{alone_test.min():.4f}..{alone_test.max():.4f}")
     rep = sorted({x for x, s in jobs if s > 0})
     rep_seeds = complete(rep)
-    sds = [statistics.stdev([standalone[f"{x}|{s}"]["heldout"] for s in rep_seeds]) for x in rep]
-    if rep and len(rep_seeds) > 1:
-        sd = statistics.mean(sds)
+    if rep and len(rep_seeds) > 1:  # a partial run (the repeats' seeds still training) reports without noise
+        sd = statistics.mean(statistics.stdev([standalone[f"{x}|{s}"]["heldout"] for s in rep_seeds]) for x in rep)
         ref_sd = sd / len(seeds) ** 0.5  # the noise of one reference: a mean of len(seeds) runs
         rng = np.random.default_rng(0)
         sim = [stats.kendalltau(alone + rng.normal(0, ref_sd, len(alone)),
