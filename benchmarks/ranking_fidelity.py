@@ -13,7 +13,8 @@ the same); the test batch is only for reporting.  ``--first-batch-only`` reprodu
    of them (``--repeats``) again with more seeds (``--standalone-seeds`` in all, default 3), to show the noise of
    standalone training itself.  With ``--repeats`` equal to ``--archs`` every arch has those seeds and the
    reference is their mean (the noise ceiling below then uses the noise of that mean, sd/√k); τ against seed 0
-   alone is printed beside it.
+   alone is printed beside it.  ``--arch-pool`` fixes the pool the archs are spread from: then ``--archs 2n-1``
+   keeps every arch of ``--archs n`` (their results are reused) and adds one between each pair.
 3. Report Kendall τ and Spearman ρ (with p-values) between supernet accuracy (inherited weights + BN
    recalibration, held-out part) and standalone accuracy (held-out part), the top-k overlap, and the standalone
    noise: the sd over the seeds of the repeated archs, and the τ that two standalone runs of all archs would
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import os
 import re
 import statistics
@@ -90,6 +92,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/ranking")
     ap.add_argument("--archs", type=int, default=20)
+    ap.add_argument("--arch-pool", type=int, default=0,
+                    help="random candidates the archs are spread from (default 40 per arch); with it fixed, "
+                         "--archs 2n-1 keeps the archs of --archs n and adds one between each pair (extends a run)")
     ap.add_argument("--space", default="proxyless")
     ap.add_argument("--levers", default="base,sandwich,distill,fair")
     ap.add_argument("--train-images", type=int, default=5000)
@@ -136,7 +141,7 @@ def main() -> None:
 
         metric = "bitops" if a.space == "resnet" else "macs"
         pred, unit = _CounterPredictor(CostModel(deploy), metric), f"M {metric}"
-    archs = [str(x) for x in spread_archs(deploy, pred, a.archs, seed=11)]
+    archs = [str(x) for x in spread_archs(deploy, pred, a.archs, seed=11, draws=a.arch_pool or None)]
     device = a.device if a.device == "cpu" else f"{a.device} ({torch.cuda.get_device_name(0)})"
     print(f"{a.space}: {len(archs)} archs spread over {pred.predict(deploy.parse(archs[0])):.0f}..."
           f"{pred.predict(deploy.parse(archs[-1])):.0f} {unit}; {len(data.y_train)} training / "
@@ -195,7 +200,8 @@ def main() -> None:
             continue
         net = sp.build(sp.parse(x))
         torch.manual_seed(seed)
-        d = os.path.join(a.out, "standalone", f"{archs.index(x)}-s{seed}")
+        # named by the arch itself: an index would point at another arch's checkpoint once a run is extended
+        d = os.path.join(a.out, "standalone", f"{hashlib.sha1(x.encode()).hexdigest()[:12]}-s{seed}")
         res = train(net, lambda m, xb, g: m(xb), data, TrainConfig(epochs=a.epochs, lr=0.05, seed=seed), d,
                     {"kind": "subnet"}, resume=True, progress=progress_cb(f"arch {archs.index(x)} seed {seed}"),
                     device=a.device)

@@ -274,3 +274,17 @@ def test_measuring_a_gpu_lut_without_a_gpu_says_where_to_run_it(small_lut, tmp_p
         err = r.stderr.strip()
         assert r.returncode != 0 and len(err.splitlines()) == 1, err
         assert "measured by torch on cuda (NVIDIA H100 80GB HBM3)" in err and "no CUDA GPU" in err
+
+
+def test_spread_archs_with_a_fixed_pool_extends_a_set():
+    """``2n - 1`` archs from the same pool are the ``n`` archs plus one between each neighbouring pair, so a
+    ranking run can add archs without retraining the ones it has (known answer: every other arch)."""
+    from hwnas.lut.measure import spread_archs
+
+    sp = get_space("proxyless")
+    pred = LatencyPredictor(import_proxylessnas(shared_path("data", "luts", "proxylessnas_mobile_trim.yaml")), sp)
+    five = spread_archs(sp, pred, 5, seed=3, draws=300)
+    nine = spread_archs(sp, pred, 9, seed=3, draws=300)
+    assert nine[::2] == five and len(set(map(str, nine))) == 9
+    lat = [pred.raw(a) for a in nine]
+    assert lat == sorted(lat) and lat[0] < lat[-1]  # spread over the range, cheapest first

@@ -41,14 +41,17 @@ def sample_archs(space: SearchSpace, n: int, seed: int, exclude: Sequence[str] =
             out.append(a)
     return out
 
-def spread_archs(space: SearchSpace, pred: LatencyPredictor, n: int, seed: int) -> list[Arch]:
+def spread_archs(space: SearchSpace, pred: LatencyPredictor, n: int, seed: int,
+                 draws: int | None = None) -> list[Arch]:
     """``n`` archs spread evenly over the space's latency range (by uncalibrated LUT sum), so that a
     calibration fit holds for the small networks a tight constraint selects as well as for big ones:
-    each candidate takes every layer's cheapest choice with probability q (q uniform in [0, 1])."""
+    each candidate takes every layer's cheapest choice with probability q (q uniform in [0, 1]).
+    The pool is ``draws`` candidates (default 40 per arch, at least 200); with ``draws`` fixed, ``2n - 1``
+    archs are the ``n`` archs plus one between each neighbouring pair, so a benchmark can be extended."""
     rng = random.Random(seed)
     cheapest = pred.layer_costs().cheapest()
     pool: dict[str, Arch] = {}
-    for _ in range(max(40 * n, 200)):
+    for _ in range(draws or max(40 * n, 200)):
         q = rng.random()
         a = Arch(space.name, tuple(cheapest[i] if rng.random() < q else rng.choice(layer.choices)
                                    for i, layer in enumerate(space.layers)))
