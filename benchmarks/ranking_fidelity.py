@@ -26,6 +26,9 @@ the same); the test batch is only for reporting.  ``--first-batch-only`` reprodu
    (simulated), the most any supernet can show -- with the number of standalone seeds that would lift it to 0.7.
    With ``--supernet-seeds`` (a comma list) every supernet is trained once per seed, and the report gives τ's
    spread over those seeds and the τ of their mean score: one supernet's τ is itself a sample.
+   ``--compare OUT`` adds the τ between this run's standalone reference and another run's on the archs both
+   have -- e.g. a longer recipe (``--epochs 12``) on the nested ``--archs 12`` of a 23-arch run, to see whether
+   the shorter recipe, which is not at its plateau (``--part plateau``), orders the archs the same way.
 
 Shows progress, writes every finished piece to ``--out`` (JSON + checkpoints) and resumes from it, so it can run
 in the background (``nohup ... &``), and in parts (``--part supernets``, ``--part standalone`` -- two processes
@@ -116,6 +119,9 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sharing", default="entangled")
+    ap.add_argument("--compare", default="", metavar="OUT",
+                    help="--part report: another run's --out (e.g. a longer standalone recipe on some of these "
+                         "archs): Kendall tau between its standalone reference and this one on the archs both have")
     ap.add_argument("--shard", default="0/1", metavar="I/N",
                     help="--part standalone: train only every N-th job from the I-th, so N processes share the work")
     a = ap.parse_args()
@@ -125,6 +131,12 @@ def main() -> None:
         ap.error(f"--shard {a.shard!r}: give I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two processes")
     if a.standalone_seeds < 1:
         ap.error("--standalone-seeds must be at least 1 (seed 0 is every arch's reference run)")
+    if a.arch_pool < 0 or (a.arch_pool and a.arch_pool < a.archs):
+        ap.error(f"--arch-pool {a.arch_pool}: give 0 (the default pool) or at least --archs ({a.archs}) candidates")
+    if not 0 < a.repeats <= a.archs:
+        ap.error(f"--repeats {a.repeats}: give 1..--archs ({a.archs}); --standalone-seeds 1 trains no repeats")
+    if a.compare and not os.path.exists(os.path.join(a.compare, "results.json")):
+        ap.error(f"--compare {a.compare}: no results.json there; give the --out of a finished run")
     if shards > 1 and a.part != "standalone":
         ap.error("--shard splits --part standalone only; run --part report once every shard has finished")
     torch.set_num_threads(a.threads)
@@ -257,6 +269,8 @@ def main() -> None:
                             "simulated_tau_perfect_ranker": float(np.median(perfect)),
                             "seeds_for_perfect_ranker_tau_0.7": need})
     seed0 = mean_of("heldout", [0])
+    if a.compare:
+        compare_references(a.compare, archs, alone, ref, store)
     # no training at all: how well the deployed model's size ranks the archs (the bar a supernet has to clear)
     base = {m: np.array([fn(deploy.parse(x)) for x in archs]) for m, fn in baselines(deploy, pred, a.space).items()}
     for metric, v in base.items():
@@ -300,6 +314,27 @@ def main() -> None:
                                        "kendall_tau_test_batch": tau_t.statistic,
                                        "kendall_tau_seed0": tau_0.statistic, "kendall_tau_with_macs": size})
     print(f"wall {time.time() - t0:.0f} s")
+
+
+def compare_references(other_out: str, archs: list[str], alone: np.ndarray, ref: str, store: "Store") -> None:
+    """Kendall τ between this run's standalone reference and another run's (its seed 0, or the mean of the seeds
+    every shared arch has) on the archs both have: does a longer or different recipe order them the same way?"""
+    other = Store(other_out).get("standalone") or {}
+    seeds = sorted({int(k.rsplit("|", 1)[1]) for k in other})
+    both = [i for i, x in enumerate(archs) if f"{x}|0" in other]
+    seeds = [s for s in seeds if all(f"{archs[i]}|{s}" in other for i in both)]
+    if len(both) < 3:
+        print(f"--compare {other_out}: only {len(both)} of these archs have a standalone result there; nothing to "
+              "compare")
+        return
+    theirs = np.array([statistics.mean(other[f"{archs[i]}|{s}"]["heldout"] for s in seeds) for i in both])
+    tau = stats.kendalltau(alone[both], theirs)
+    print(f"standalone reference ({ref}) against {other_out}'s (mean of {len(seeds)} seed(s)) on the {len(both)} "
+          f"archs both have: Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g}); accuracy there "
+          f"{theirs.min():.4f}..{theirs.max():.4f}, here {alone[both].min():.4f}..{alone[both].max():.4f}")
+    store.put(f"compare/{os.path.basename(os.path.normpath(other_out))}",
+              {"archs": len(both), "kendall_tau": tau.statistic, "kendall_p": tau.pvalue, "reference": ref,
+               "other_seeds": len(seeds)})
 
 
 def plateau(sp, arch: str, data, a, store: "Store") -> None:

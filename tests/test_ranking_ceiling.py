@@ -32,3 +32,37 @@ def test_noise_free_reference_is_ranked_perfectly_and_pure_noise_not_at_all():
     assert np.median(taus) > 0.99 and need == 1
     taus, need = perfect_ranker(_refs(0.0, 0.01, 3), 0.02, 3, np.random.default_rng(0), draws=50)
     assert np.all(taus == 0) and need is None
+
+
+def _store(tmp_path, name: str, standalone: dict) -> str:
+    from shared_data import Store
+
+    d = tmp_path / name
+    d.mkdir()
+    Store(str(d)).put("standalone", standalone)
+    return str(d)
+
+
+def test_compare_references_finds_the_shared_archs_and_their_order(tmp_path, capsys):
+    """Known answer: the other run orders the three shared archs the opposite way (τ -1), has a fourth arch this
+    run lacks, and averages the two seeds every shared arch has (arch c's lone seed 2 is left out)."""
+    from ranking_fidelity import compare_references
+    from shared_data import Store
+
+    other = {f"{x}|{s}": {"heldout": v} for x, s, v in [("a", 0, 0.9), ("a", 1, 0.7), ("b", 0, 0.6), ("b", 1, 0.6),
+                                                          ("c", 0, 0.4), ("c", 1, 0.2), ("c", 2, 0.99),
+                                                          ("z", 0, 0.5), ("z", 1, 0.5)]}
+    out = _store(tmp_path, "longer", other)
+    here = _store(tmp_path, "here", {})
+    compare_references(out, ["a", "b", "c", "d"], np.array([0.1, 0.2, 0.3, 0.4]), "seed 0", Store(here))
+    got = Store(here).get("compare/longer")
+    assert got["archs"] == 3 and got["other_seeds"] == 2 and abs(got["kendall_tau"] + 1) < 1e-9
+    assert "0.3000..0.8000" in capsys.readouterr().out  # the means of seeds 0 and 1 there: c 0.3, a 0.8
+
+
+def test_arch_pool_smaller_than_the_archs_is_a_one_line_error():
+    import subprocess
+
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ranking_fidelity.py")
+    r = subprocess.run([sys.executable, script, "--archs", "5", "--arch-pool", "3"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--arch-pool 3" in r.stderr and "Traceback" not in r.stderr
