@@ -231,8 +231,7 @@ def main() -> None:
     standalone = Store(a.out).get("standalone") or {}  # with every part's runs (other processes may have added)
     # the reference: seed 0, or the mean over every seed that all archs have (--repeats equal to --archs)
     def complete(xs) -> list[int]:
-        """The seeds every arch of ``xs`` has a standalone result for."""
-        return [s for s in range(a.standalone_seeds) if all(f"{x}|{s}" in standalone for x in xs)]
+        return seeds_all_have(standalone, xs, range(a.standalone_seeds))
 
     seeds = complete(archs)
     if not seeds:
@@ -242,7 +241,7 @@ def main() -> None:
     ref = "seed 0" if len(seeds) == 1 else f"mean of {len(seeds)} seeds"
 
     def mean_of(part: str, ss: list[int]) -> np.ndarray:
-        return np.array([statistics.mean(standalone[f"{x}|{s}"][part] for s in ss) for x in archs])
+        return seed_mean(standalone, archs, ss, part)
 
     alone, alone_test = mean_of("heldout", seeds), mean_of("test", seeds)
     print(f"\nstandalone accuracy (held-out part, {ref}): {alone.min():.4f}..{alone.max():.4f}; test batch "
@@ -316,18 +315,27 @@ def main() -> None:
     print(f"wall {time.time() - t0:.0f} s")
 
 
+def seeds_all_have(standalone: dict, xs: list[str], seeds) -> list[int]:
+    """The seeds of ``seeds`` that every arch of ``xs`` has a standalone result for (keys ``arch|seed``)."""
+    return [s for s in seeds if all(f"{x}|{s}" in standalone for x in xs)]
+
+
+def seed_mean(standalone: dict, xs: list[str], seeds: list[int], part: str) -> np.ndarray:
+    """Each arch's standalone accuracy on ``part`` (held-out or test), averaged over ``seeds``: a reference."""
+    return np.array([statistics.mean(standalone[f"{x}|{s}"][part] for s in seeds) for x in xs])
+
+
 def compare_references(other_out: str, archs: list[str], alone: np.ndarray, ref: str, store: "Store") -> None:
     """Kendall τ between this run's standalone reference and another run's (its seed 0, or the mean of the seeds
     every shared arch has) on the archs both have: does a longer or different recipe order them the same way?"""
     other = Store(other_out).get("standalone") or {}
-    seeds = sorted({int(k.rsplit("|", 1)[1]) for k in other})
     both = [i for i, x in enumerate(archs) if f"{x}|0" in other]
-    seeds = [s for s in seeds if all(f"{archs[i]}|{s}" in other for i in both)]
+    seeds = seeds_all_have(other, [archs[i] for i in both], sorted({int(k.rsplit("|", 1)[1]) for k in other}))
     if len(both) < 3:
         print(f"--compare {other_out}: only {len(both)} of these archs have a standalone result there; nothing to "
               "compare")
         return
-    theirs = np.array([statistics.mean(other[f"{archs[i]}|{s}"]["heldout"] for s in seeds) for i in both])
+    theirs = seed_mean(other, [archs[i] for i in both], seeds, "heldout")
     tau = stats.kendalltau(alone[both], theirs)
     print(f"standalone reference ({ref}) against {other_out}'s (mean of {len(seeds)} seed(s)) on the {len(both)} "
           f"archs both have: Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g}); accuracy there "
