@@ -312,7 +312,31 @@ def main() -> None:
                                        "top5": top[5], "standalone_epochs": a.epochs, "reference": ref,
                                        "kendall_tau_test_batch": tau_t.statistic,
                                        "kendall_tau_seed0": tau_0.statistic, "kendall_tau_with_macs": size})
+    if sn_acc:
+        print(f"figure: {ranking_figure(sn_acc, archs, alone, ref, os.path.join(a.out, 'ranking.png'))}")
     print(f"wall {time.time() - t0:.0f} s")
+
+
+def ranking_figure(sn_acc: dict[str, dict[str, float]], archs: list[str], alone: np.ndarray, ref: str,
+                   path: str) -> str:
+    """One panel per supernet: its score of each arch against the standalone reference, Kendall τ in the title --
+    a τ says how many pairs are out of order, the scatter shows which (the close ones or the far ones)."""
+    from hwnas.plots import pyplot, save_figure
+
+    plt = pyplot()
+    cols = min(3, len(sn_acc))
+    rows = -(-len(sn_acc) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    for ax, (name, accs) in zip(axes.flat, sn_acc.items()):
+        s = np.array([accs[x] for x in archs])
+        ax.scatter(100 * s, 100 * alone, s=14)
+        ax.set_title(f"{name}\nKendall tau {stats.kendalltau(s, alone).statistic:.2f}", fontsize=8)
+        ax.set_xlabel("supernet score, held-out %", fontsize=8)
+        ax.set_ylabel(f"standalone ({ref}), held-out %", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(sn_acc):]:
+        ax.axis("off")
+    return save_figure(fig, path)
 
 
 def seeds_all_have(standalone: dict, xs: list[str], seeds) -> list[int]:

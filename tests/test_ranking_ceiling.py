@@ -66,3 +66,16 @@ def test_arch_pool_smaller_than_the_archs_is_a_one_line_error():
     script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ranking_fidelity.py")
     r = subprocess.run([sys.executable, script, "--archs", "5", "--arch-pool", "3"], capture_output=True, text=True)
     assert r.returncode == 2 and "--arch-pool 3" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ranking_figure_has_one_panel_per_supernet(tmp_path):
+    from ranking_fidelity import ranking_figure
+
+    archs = ["a", "b", "c", "d"]
+    alone = np.array([0.5, 0.6, 0.7, 0.8])
+    sn = {"base": dict(zip(archs, [0.4, 0.5, 0.6, 0.7])), "fair": dict(zip(archs, [0.7, 0.6, 0.5, 0.4]))}
+    path = ranking_figure(sn, archs, alone, "seed 0", str(tmp_path / "ranking.png"))
+    import matplotlib.image
+
+    img = matplotlib.image.imread(path)
+    assert img.shape[1] > img.shape[0]  # two panels side by side: wider than tall
