@@ -292,9 +292,11 @@ def main() -> None:
               f"Kendall tau {tau.statistic:.3f} (p {tau.pvalue:.3g})")
         store.put(f"seeds/{group}", {"seeds": len(names), "kendall_taus": taus, "kendall_tau_of_mean": tau.statistic,
                                      "kendall_p_of_mean": tau.pvalue, "reference": ref})
+    panels: dict[str, tuple[np.ndarray, float]] = {}  # each supernet's scores and tau, for the figure
     for name, accs in sn_acc.items():
         s = np.array([accs[x] for x in archs])
         tau = stats.kendalltau(s, alone)
+        panels[name] = (s, tau.statistic)
         rho = stats.spearmanr(s, alone)
         top = {k: len(set(np.argsort(-s)[:k]) & set(np.argsort(-alone)[:k])) for k in (3, 5)}
         st = np.array([sn_test[name][x] for x in archs])
@@ -312,29 +314,28 @@ def main() -> None:
                                        "top5": top[5], "standalone_epochs": a.epochs, "reference": ref,
                                        "kendall_tau_test_batch": tau_t.statistic,
                                        "kendall_tau_seed0": tau_0.statistic, "kendall_tau_with_macs": size})
-    if sn_acc:
-        print(f"figure: {ranking_figure(sn_acc, archs, alone, ref, os.path.join(a.out, 'ranking.png'))}")
+    if panels:
+        print(f"figure: {ranking_figure(panels, alone, ref, os.path.join(a.out, 'ranking.png'))}")
     print(f"wall {time.time() - t0:.0f} s")
 
 
-def ranking_figure(sn_acc: dict[str, dict[str, float]], archs: list[str], alone: np.ndarray, ref: str,
-                   path: str) -> str:
-    """One panel per supernet: its score of each arch against the standalone reference, Kendall τ in the title --
-    a τ says how many pairs are out of order, the scatter shows which (the close ones or the far ones)."""
+def ranking_figure(panels: dict[str, tuple[np.ndarray, float]], alone: np.ndarray, ref: str, path: str) -> str:
+    """One panel per supernet (name -> its scores in the order of ``alone``, and the Kendall τ the report printed):
+    score of each arch against the standalone reference -- a τ says how many pairs are out of order, the scatter
+    shows which (the close ones or the far ones)."""
     from hwnas.plots import pyplot, save_figure
 
     plt = pyplot()
-    cols = min(3, len(sn_acc))
-    rows = -(-len(sn_acc) // cols)
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
-    for ax, (name, accs) in zip(axes.flat, sn_acc.items()):
-        s = np.array([accs[x] for x in archs])
+    for ax, (name, (s, tau)) in zip(axes.flat, panels.items()):
         ax.scatter(100 * s, 100 * alone, s=14)
-        ax.set_title(f"{name}\nKendall tau {stats.kendalltau(s, alone).statistic:.2f}", fontsize=8)
+        ax.set_title(f"{name}\nKendall tau {tau:.2f}", fontsize=8)
         ax.set_xlabel("supernet score, held-out %", fontsize=8)
         ax.set_ylabel(f"standalone ({ref}), held-out %", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(sn_acc):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     return save_figure(fig, path)
 

@@ -7,6 +7,7 @@ r = 1/√(1 + 1/k), and τ first passes 0.7 at k = 4 (0.705)."""
 import os
 import sys
 
+import matplotlib.image
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
@@ -71,11 +72,8 @@ def test_arch_pool_smaller_than_the_archs_is_a_one_line_error():
 def test_ranking_figure_has_one_panel_per_supernet(tmp_path):
     from ranking_fidelity import ranking_figure
 
-    archs = ["a", "b", "c", "d"]
     alone = np.array([0.5, 0.6, 0.7, 0.8])
-    sn = {"base": dict(zip(archs, [0.4, 0.5, 0.6, 0.7])), "fair": dict(zip(archs, [0.7, 0.6, 0.5, 0.4]))}
-    path = ranking_figure(sn, archs, alone, "seed 0", str(tmp_path / "ranking.png"))
-    import matplotlib.image
-
+    panels = {"base": (np.array([0.4, 0.5, 0.6, 0.7]), 1.0), "fair": (np.array([0.7, 0.6, 0.5, 0.4]), -1.0)}
+    path = ranking_figure(panels, alone, "seed 0", str(tmp_path / "ranking.png"))
     img = matplotlib.image.imread(path)
     assert img.shape[1] > img.shape[0]  # two panels side by side: wider than tall
